@@ -1,0 +1,101 @@
+"""PIAF retrieval benchmark: nDCG@10, R@1/5/10 and MRR@10 for lexical, dense and hybrid search.
+
+Indexes PIAF's 1,518 passages (``../shared/data/piaf/retrieval/``) with the configured pipeline, then runs
+the 300-query CI sample (``--full``: all 7,569 questions). A passage is found when any of its chunks is.
+The index is kept in ``data/piaf-index`` and reused while the corpus and embedder are unchanged.
+
+Run: ``make eval-piaf`` or ``.venv/bin/python eval/piaf_retrieval.py [--full] [--embedder NAME]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import statistics
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from eval.metrics import mean_metrics, retrieval_metrics
+from rag.corpus_index import CorpusIndex
+from rag.errors import IndexIncompatibleError, IndexMissingError, RagError
+from rag.service import build_index
+from rag.settings import Settings
+from rag.threads import limit_threads
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "piaf" / "retrieval"
+
+
+def load_queries(data: Path, full: bool) -> tuple[list[dict[str, object]], dict[str, set[str]]]:
+    """The queries and, per query id, its relevant passage ids."""
+    name = "queries.jsonl" if full else "queries_ci300.jsonl"
+    with (data / name).open(encoding="utf-8") as handle:
+        queries = [json.loads(line) for line in handle if line.strip()]
+    qrels: dict[str, set[str]] = defaultdict(set)
+    with (data / "qrels.tsv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            if int(row["score"]) > 0:
+                qrels[row["query-id"]].add(row["corpus-id"])
+    return queries, qrels
+
+
+def open_or_build(settings: Settings, corpus: Path) -> CorpusIndex:
+    """Reuse the cached PIAF index when it matches the embedder, else build it (minutes with e5)."""
+    try:
+        index = CorpusIndex.load(settings)
+        if len(index.documents) == sum(1 for line in corpus.open(encoding="utf-8") if line.strip()):
+            return index
+    except (IndexMissingError, IndexIncompatibleError):
+        pass
+    began = time.perf_counter()
+    index, stats = build_index(settings, corpus)
+    print(
+        f"built PIAF index: {stats.documents} passages, {stats.chunks} chunks in {time.perf_counter() - began:.0f}s "
+        f"({stats.chunks / max(stats.embed_seconds, 1e-9):.1f} chunks/s embedding)"
+    )
+    return index
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--full", action="store_true", help="all 7,569 questions instead of the CI sample")
+    parser.add_argument("--embedder", default=None, help="embedder name (default: RAG_EMBEDDER or e5)")
+    parser.add_argument(
+        "--index", type=Path, default=None, help="index directory (default: data/piaf-index-<embedder>)"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args()
+    limit_threads()
+    overrides = {"embedder": args.embedder} if args.embedder else {}
+    base = Settings(**overrides)
+    settings = base.model_copy(update={"index_dir": args.index or ROOT / "data" / f"piaf-index-{base.embedder}"})
+    index = open_or_build(settings, args.data / "corpus.jsonl")
+    queries, qrels = load_queries(args.data, args.full)
+    report: dict[str, dict[str, float]] = {}
+    for method in ("lexical", "dense", "hybrid"):
+        rows, latencies, skipped = [], [], 0
+        for query in queries:
+            began = time.perf_counter()
+            try:
+                hits = index.search(str(query["text"]), top_k=10, method=method)  # type: ignore[arg-type]
+            except RagError:
+                hits, skipped = [], skipped + 1  # an unsearchable question counts as a miss
+            latencies.append((time.perf_counter() - began) * 1000)
+            rows.append(retrieval_metrics([h.document.id for h in hits], qrels[str(query["_id"])]))
+        report[method] = {**mean_metrics(rows), "p50_ms": statistics.median(latencies), "unsearchable": skipped}
+    print(f"PIAF retrieval, {len(queries)} questions, {len(index.documents)} passages, embedder {settings.embedder}")
+    print(f"{'method':8} {'nDCG@10':>8} {'R@1':>6} {'R@5':>6} {'R@10':>6} {'MRR@10':>7} {'p50 ms':>7}")
+    for method, m in report.items():
+        print(
+            f"{method:8} {m['ndcg@10']:8.3f} {m['r@1']:6.3f} {m['r@5']:6.3f} {m['r@10']:6.3f} "
+            f"{m['mrr@10']:7.3f} {m['p50_ms']:7.1f}"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

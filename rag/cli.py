@@ -1,0 +1,193 @@
+"""The ``rag`` command line: build and inspect the index, search it, serve the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from rag.errors import RagError
+from rag.settings import Settings, get_settings
+from rag.threads import limit_threads
+
+app = typer.Typer(
+    help="French-first retrieval-augmented question answering.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+index_app = typer.Typer(help="Build and maintain the index.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+
+IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: RAG_INDEX_DIR).")]
+EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help="Embedder name (default: RAG_EMBEDDER).")]
+
+
+def _settings(index: Path | None = None, embedder: str | None = None, **extra: Any) -> Settings:
+    overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    if index is not None:
+        overrides["index_dir"] = index
+    if embedder is not None:
+        overrides["embedder"] = embedder
+    base = get_settings()
+    settings = Settings(**{**base.model_dump(), **overrides}) if overrides else base
+    limit_threads(settings.threads)
+    return settings
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=1)
+
+
+@index_app.command("build")
+def index_build(
+    source: Annotated[Path | None, typer.Argument(help="Folder of .txt/.md/.html files or a .jsonl file.")] = None,
+    index: IndexOpt = None,
+    embedder: EmbedderOpt = None,
+) -> None:
+    """Build a fresh index from SOURCE (default: the seeds folder) and publish it."""
+    from rag.service import build_index
+
+    settings = _settings(index, embedder)
+    began = time.perf_counter()
+    built, stats = build_index(settings, source or settings.seeds_dir, progress=sys.stderr.isatty())
+    typer.echo(
+        f"indexed {stats.documents} documents, {stats.chunks} chunks in {time.perf_counter() - began:.1f}s "
+        f"(embedding {stats.embed_seconds:.1f}s) -> {settings.index_dir} version {built.version}"
+    )
+
+
+@index_app.command("info")
+def index_info(index: IndexOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show the published index's manifest."""
+    from index.generations import current
+
+    settings = _settings(index)
+    manifest, _ = current(settings.index_dir)
+    data = manifest.model_dump()
+    data["version"] = manifest.version
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    for key in (
+        "version",
+        "created_at",
+        "embedder_name",
+        "embedder",
+        "dimension",
+        "chunker",
+        "analyzer",
+        "vector_store",
+        "lexical_index",
+        "counts",
+        "corpus_fingerprint",
+    ):
+        typer.echo(f"{key:20} {data[key]}")
+
+
+@index_app.command("add")
+def index_add(
+    paths: Annotated[list[Path], typer.Argument(help="Files, folders or .jsonl files to add.")],
+    index: IndexOpt = None,
+) -> None:
+    """Add (or replace) documents in the index without rebuilding it."""
+    from rag.corpus_index import CorpusIndex
+    from rag.errors import IndexMissingError
+    from rag.ingest import iter_source
+    from rag.service import unique
+
+    settings = _settings(index)
+    docs = [doc for path in paths for doc in iter_source(path)]  # read everything before touching the index
+    docs = list(unique(docs))
+    try:
+        target = CorpusIndex.load(settings)
+    except IndexMissingError:
+        target = CorpusIndex(settings)
+    stats = target.add_documents(docs)
+    typer.echo(f"added {stats.documents} documents, {stats.chunks} chunks -> version {target.version}")
+
+
+@index_app.command("remove")
+def index_remove(
+    doc_id: Annotated[str, typer.Argument(help="Document id (file stem).")], index: IndexOpt = None
+) -> None:
+    """Remove a document from the index."""
+    from rag.corpus_index import CorpusIndex
+
+    target = CorpusIndex.load(_settings(index))
+    target.remove_document(doc_id)
+    typer.echo(f"removed {doc_id} -> version {target.version}")
+
+
+@app.command("search")
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for, in natural language.")],
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Number of hits.")] = 5,
+    method: Annotated[str, typer.Option("--method", help="hybrid, dense or lexical.")] = "hybrid",
+    document: Annotated[list[str] | None, typer.Option("--document", help="Only these document ids.")] = None,
+    after: Annotated[str | None, typer.Option("--after", help="Published on or after (YYYY[-MM[-DD]]).")] = None,
+    before: Annotated[str | None, typer.Option("--before", help="Published on or before.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's search response.")] = False,
+    index: IndexOpt = None,
+) -> None:
+    """Search the index and print the best passages."""
+    from pydantic import ValidationError
+
+    from rag.corpus_index import CorpusIndex
+    from rag.filters import Filters
+    from rag.serialize import search_response
+
+    if method not in ("hybrid", "dense", "lexical"):
+        _fail(f"unknown method {method!r} (hybrid, dense or lexical)")
+    try:
+        filters = Filters(document_ids=document or None, published_after=after, published_before=before)
+    except ValidationError as exc:
+        _fail(exc.errors()[0]["msg"])
+    target = CorpusIndex.load(_settings(index))
+    hits = target.search(query, top_k=k, method=method, filters=filters)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(json.dumps(search_response(hits, target.version), ensure_ascii=False, indent=2))
+        return
+    if not hits:
+        typer.echo("no passage found")
+    for n, hit in enumerate(hits, 1):
+        text = " ".join(hit.chunk.text.split())
+        typer.echo(f"{n}. [{hit.score:.4f}] {hit.chunk.key} — {hit.document.title}\n   {text[:300]}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
+    index: IndexOpt = None,
+) -> None:
+    """Serve the HTTP API (builds the index from the seeds first if there is none)."""
+    import os
+
+    import uvicorn
+
+    settings = _settings(index, host=host, port=port)
+    if index is not None:
+        os.environ["RAG_INDEX_DIR"] = str(index)
+    get_settings.cache_clear()
+    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+
+
+def main() -> None:
+    """Console entry point: typed errors become one line on stderr and exit code 1."""
+    try:
+        app()
+    except RagError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,12 @@
+"""Small text helpers shared across modules."""
+
+from __future__ import annotations
+
+
+def safe_text(text: str) -> str:
+    """``text`` with lone surrogates replaced: native tokenizers and engines only take valid UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")

@@ -1,0 +1,51 @@
+"""The HTTP surface built so far, in process."""
+
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from rag.corpus_index import CorpusIndex
+from rag.settings import Settings
+
+
+def test_search_shape_and_errors(seeds_index: CorpusIndex, settings: Settings) -> None:
+    with TestClient(create_app(settings, seeds_index)) as client:
+        assert client.get("/health").json() == {"status": "ok"}
+        ready = client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["index_version"] == seeds_index.version
+        body = client.post("/v1/search", json={"query": "Qui préside la CCI Hauts-de-France ?", "top_k": 2}).json()
+        assert body["object"] == "list" and len(body["data"]) == 2 and body["index_version"] == seeds_index.version
+        chunk = body["data"][0]["chunk"]
+        assert seeds_index.documents[chunk["document_id"]].text[chunk["start"] : chunk["end"]] == chunk["text"]
+        assert set(chunk["metadata"]) >= {"title", "published_at", "source"}
+        for bad in (
+            {"query": ""},
+            {"query": "x", "top_k": 0},
+            {"query": "x", "top_k": 51},
+            {"query": "x", "method": "magic"},
+            {"query": "x", "surprise": 1},
+            {"query": 3},
+            {"query": "le la ?"},
+            {"query": "x", "filters": {"published_after": "hier"}},
+        ):
+            response = client.post("/v1/search", json=bad)
+            assert response.status_code == 422, bad
+            assert set(response.json()["error"]) == {"message", "type", "code"}
+
+
+def test_not_ready_without_an_index(tmp_path: Path) -> None:
+    settings = Settings(
+        index_dir=tmp_path / "none", seeds_dir=tmp_path / "no-seeds", embedder="hashing", _env_file=None
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health").status_code == 200
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and "no such file" in ready.json()["error"]["message"]
+        assert client.post("/v1/search", json={"query": "CCI"}).status_code == 503
+
+
+def test_builds_from_seeds_when_missing(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/ready").status_code == 200
+        assert (settings.index_dir / "manifest.json").is_file()
