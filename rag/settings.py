@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     query_prefix: str = Field("", description="Prefix added to queries (sentence-transformers, e5-style models).")
     passage_prefix: str = Field("", description="Prefix added to passages (sentence-transformers).")
     embed_batch_size: int = Field(32, ge=1, le=4096)
+    embed_cache_dir: Path | None = Field(
+        Path("data/embed-cache"), description="Content-hash keyed passage-vector cache; empty to disable."
+    )
     threads: int = Field(0, ge=0, le=256, description="Threads for BLAS/OpenMP; 0 means the machine's cores.")
 
     chunk_tokens: int = Field(256, ge=16, le=8192, description="Token budget of a chunk (tiktoken cl100k).")

@@ -152,3 +152,12 @@ def test_hnsw_past_threshold(settings: Settings, tmp_path: Path) -> None:
     assert again.search("commune numéro 17", method="dense", top_k=1)[0].document.id == "doc17"
     vec = again.embedder.embed_query("x")
     assert np.isclose(np.linalg.norm(vec), 1.0)
+
+
+def test_another_analyzer_is_refused(seeds_index: CorpusIndex, settings: Settings) -> None:
+    path = settings.index_dir / MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest["analyzer"] = "french-snowball-v0"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexIncompatibleError, match="analysed with 'french-snowball-v0'"):
+        CorpusIndex.load(settings, HashingEmbedder())

@@ -4,17 +4,22 @@ import numpy as np
 import pytest
 
 from rag.embedders import EMBEDDERS, Embedder, get_embedder
+from rag.embedders.cache import CachedEmbedder
+from rag.embedders.hashing import HashingEmbedder
 from rag.errors import UnknownComponentError
 from rag.settings import Settings
 
 SLOW = {"e5", "sentence-transformers"}
-NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(EMBEDDERS)]
+NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in [*sorted(EMBEDDERS), "cached-hashing"]]
 TEXTS = ["Philippe Hourdain préside la CCI Hauts-de-France.", "Le chat dort sur le canapé.", "", "?", "\ud800 😀"]
 
 
 @pytest.fixture(scope="module", params=NAMES)
-def embedder(request: pytest.FixtureRequest) -> Embedder:
-    e = get_embedder(request.param, Settings(_env_file=None))
+def embedder(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    if request.param == "cached-hashing":
+        e: Embedder = CachedEmbedder(HashingEmbedder(), tmp_path_factory.mktemp("cache"))
+    else:
+        e = get_embedder(request.param, Settings(_env_file=None, embed_cache_dir=None))
     e.warm_up()
     return e
 
@@ -55,3 +60,14 @@ def test_related_text_scores_higher(embedder: Embedder) -> None:
 def test_unknown_name() -> None:
     with pytest.raises(UnknownComponentError, match="unknown embedder 'nope'"):
         get_embedder("nope", Settings(_env_file=None))
+
+
+def test_cache_serves_known_texts_without_the_model(tmp_path) -> None:
+    cached = CachedEmbedder(HashingEmbedder(), tmp_path)
+    first = cached.embed_passages(["un", "deux", "un"])
+    assert cached.misses == 2 and cached.hits == 0  # a repeat within one batch is embedded once
+    reopened = CachedEmbedder(HashingEmbedder(), tmp_path)
+    again = reopened.embed_passages(["deux", "un"])
+    assert reopened.misses == 0 and reopened.hits == 2
+    np.testing.assert_array_equal(again, first[[1, 0]])
+    assert reopened.fingerprint == HashingEmbedder().fingerprint

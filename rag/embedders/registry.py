@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rag.embedders.cache import CachedEmbedder
 from rag.embedders.e5 import E5Embedder
 from rag.embedders.hashing import HashingEmbedder
 from rag.embedders.protocol import Embedder
@@ -24,10 +25,13 @@ EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
 }
 
 
-def get_embedder(name: str, settings: Settings) -> Embedder:
-    """A new, not yet warmed-up embedder."""
+def get_embedder(name: str, settings: Settings, *, cached: bool = True) -> Embedder:
+    """A new, not yet warmed-up embedder; real models get the on-disk vector cache when one is configured."""
     try:
         factory = EMBEDDERS[name]
     except KeyError:
         raise UnknownComponentError(f"unknown embedder {name!r} (known: {', '.join(sorted(EMBEDDERS))})") from None
-    return factory(settings)
+    embedder = factory(settings)
+    if cached and settings.embed_cache_dir and name != "hashing":
+        return CachedEmbedder(embedder, settings.embed_cache_dir)
+    return embedder
