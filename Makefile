@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install serve test test-fast lint format bench eval-piaf clean
+.PHONY: install llm-server serve test test-fast test-llm lint format bench eval-piaf clean
 
 install: $(VENV)/.installed
 
@@ -16,14 +16,22 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
+# llama.cpp's server and a small GGUF model for the `llm` tests (first build ~13 min on 2 cores, then cached).
+llm-server: install
+	scripts/llama_server.sh >/dev/null
+
 serve: install
 	$(VENV)/bin/rag serve
 
-test: install
-	$(PY) -m pytest -q
+# Everything: unit, contract, slow (real models, real seeds) and llm (real llama-server) tests.
+test: install llm-server
+	RAG_TEST_REQUIRE_LLM=1 $(PY) -m pytest -q
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -m "not slow and not llm"
+
+test-llm: install llm-server
+	RAG_TEST_REQUIRE_LLM=1 $(PY) -m pytest -q -m llm
 
 lint: install
 	$(VENV)/bin/ruff check rag index api eval tests bench

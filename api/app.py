@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.errors import ERROR_SCHEMA, error_body, install
+from rag.answering.models import Answer
+from rag.answering.service import AnswerService
 from rag.corpus_index import MAX_QUERY_CHARS, CorpusIndex
 from rag.errors import RagError
 from rag.filters import Filters
@@ -34,11 +36,31 @@ class SearchRequest(BaseModel):
     filters: Filters | None = None
 
 
+class AskRequest(BaseModel):
+    """Body of ``POST /v1/ask``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    top_k: int = Field(5, ge=1, le=50)
+    mode: Literal["extractive", "generative"] | None = None
+    method: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    filters: Filters | None = None
+    debug: bool = False
+
+
+class AskResponse(Answer):
+    """An answer and the index version it was read from."""
+
+    index_version: str
+
+
 class IndexState:
-    """Holds the index once loaded, and why it is not ready otherwise."""
+    """Holds the index (and its answer service) once loaded, and why it is not ready otherwise."""
 
     def __init__(self) -> None:
         self.index: CorpusIndex | None = None
+        self.answers: AnswerService | None = None
         self.problem: str = "starting: the index is loading"
 
 
@@ -53,6 +75,13 @@ def get_index(state: Annotated[IndexState, Depends(get_state)]) -> CorpusIndex:
     if state.index is None:
         raise _NotReady(state.problem)
     return state.index
+
+
+def get_answers(state: Annotated[IndexState, Depends(get_state)]) -> AnswerService:
+    """The answer service over the loaded index."""
+    if state.index is None or state.answers is None:
+        raise _NotReady(state.problem)
+    return state.answers
 
 
 class _NotReady(RagError):
@@ -77,6 +106,8 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
             except RagError as exc:  # serve /health and a 503 /ready with the reason instead of crash-looping
                 state.problem = str(exc)
                 log.error("index not loaded: %s", exc)
+        if state.index is not None and state.answers is None:
+            state.answers = AnswerService(state.index, settings)
         yield
 
     app = FastAPI(
@@ -106,5 +137,19 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
         """Hybrid, dense or lexical search; each hit carries its per-stage ranks and scores."""
         hits = index.search(body.query, top_k=body.top_k, method=body.method, filters=body.filters)
         return search_response(hits, index.version)
+
+    @app.post(
+        "/v1/ask",
+        tags=["answers"],
+        response_model=AskResponse,
+        response_model_exclude_none=True,
+        responses={400: ERROR_SCHEMA, 422: ERROR_SCHEMA, 503: ERROR_SCHEMA},
+    )
+    def ask(body: AskRequest, answers: Annotated[AnswerService, Depends(get_answers)]) -> AskResponse:
+        """A short answer with exact citations, or ``answerable: false`` when the documents do not say."""
+        answer = answers.ask(
+            body.question, mode=body.mode, top_k=body.top_k, method=body.method, filters=body.filters, debug=body.debug
+        )
+        return AskResponse(**answer.model_dump(), index_version=answers.index.version)
 
     return app

@@ -35,6 +35,7 @@ class Bm25LexicalIndex:
         self._bm25: bm25s.BM25 | None = None
         self._order = np.zeros(0, dtype=np.int64)
         self._df: Counter[str] | None = None
+        self._positions: dict[int, int] | None = None
 
     def __len__(self) -> int:
         return len(self._terms)
@@ -58,6 +59,7 @@ class Bm25LexicalIndex:
             self._order = np.fromiter(self._terms.keys(), dtype=np.int64, count=len(self._terms))
             model.index([self._terms[int(i)] for i in self._order], show_progress=False)
             self._bm25 = model
+            self._positions = None
         return self._bm25
 
     def search(self, terms: list[str], k: int, allowed: np.ndarray | None = None) -> ScoredIds:
@@ -79,6 +81,19 @@ class Bm25LexicalIndex:
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(self._order[i]), float(scores[i])) for i in top]
+
+    def score(self, terms: list[str], ids: np.ndarray) -> np.ndarray:
+        """BM25 scores of ``ids`` for the terms (0 for a chunk that matches none)."""
+        if not len(ids) or not self._terms:
+            return np.zeros(len(ids), dtype=np.float32)
+        model = self._model()
+        known = [model.vocab_dict[t] for t in terms if t in model.vocab_dict]
+        if not known:
+            return np.zeros(len(ids), dtype=np.float32)
+        scores = model.get_scores_from_ids(known)
+        if self._positions is None:
+            self._positions = {int(cid): i for i, cid in enumerate(self._order)}
+        return np.array([scores[self._positions[int(i)]] for i in ids], dtype=np.float32)
 
     def idf(self, term: str) -> float:
         """BM25 inverse document frequency of a term (rare terms weigh more; unknown terms weigh most)."""

@@ -120,6 +120,13 @@ class FaissVectorStore:
         hits = [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if i >= 0]
         return [h for h in hits if h[0] not in self._dead][:k]
 
+    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Exact inner products of the query with the stored vectors of ``ids`` (all must be live)."""
+        if not len(ids):
+            return np.zeros(0, dtype=np.float32)
+        vectors = np.stack([self._index.reconstruct(int(i)) for i in ids])
+        return vectors @ np.asarray(query, dtype=np.float32).reshape(self.dim)
+
     def save(self, directory: Path) -> list[str]:
         """Write ``vectors.faiss`` (FAISS's own format) and the tombstones as ``.npy``."""
         faiss.write_index(self._index, str(directory / VECTORS_FILE))

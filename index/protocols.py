@@ -28,6 +28,9 @@ class VectorStore(Protocol):
     def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> ScoredIds:
         """The ``k`` best (id, score) pairs, best first, restricted to ``allowed`` ids when given."""
 
+    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        """Exact scores of the given live ids for the query, in the order given."""
+
     def save(self, directory: Path) -> list[str]:
         """Write the store's files into ``directory``; returns their names."""
 
@@ -49,6 +52,9 @@ class LexicalIndex(Protocol):
 
     def search(self, terms: list[str], k: int, allowed: np.ndarray | None = None) -> ScoredIds:
         """The ``k`` best (id, score) pairs with a positive score, best first."""
+
+    def score(self, terms: list[str], ids: np.ndarray) -> np.ndarray:
+        """Scores of the given ids for the terms, in the order given (0 when nothing matches)."""
 
     def save(self, directory: Path) -> list[str]:
         """Write the index's files into ``directory``; returns their names."""

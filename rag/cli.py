@@ -160,6 +160,42 @@ def search(
         typer.echo(f"{n}. [{hit.score:.4f}] {hit.chunk.key} — {hit.document.title}\n   {text[:300]}")
 
 
+@app.command("ask")
+def ask(
+    question: Annotated[str, typer.Argument(help="A question in natural language (French or English).")],
+    mode: Annotated[str, typer.Option("--mode", help="extractive or generative (default: RAG_ANSWER_MODE).")] = "",
+    k: Annotated[int, typer.Option("--k", "-k", min=1, max=50, help="Passages retrieved.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the API's answer object.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Include the retrieval trace.")] = False,
+    index: IndexOpt = None,
+) -> None:
+    """Answer a question from the index, with exact citations (or say that the documents do not say)."""
+    from rag.answering.service import AnswerService
+    from rag.corpus_index import CorpusIndex
+
+    if mode not in ("", "extractive", "generative"):
+        _fail(f"unknown mode {mode!r} (extractive or generative)")
+    settings = _settings(index)
+    service = AnswerService(CorpusIndex.load(settings), settings)
+    answer = service.ask(question, mode=mode or None, top_k=k, debug=debug)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {**answer.model_dump(exclude_none=True), "index_version": service.index.version},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    typer.echo(answer.answer)
+    if answer.degraded:
+        typer.echo("(LLM unavailable: extractive answer)")
+    for c in answer.citations:
+        typer.echo(f"  [{c.n}] {c.title} — {c.document_id}[{c.start}:{c.end}]")
+    for s in answer.see_also:
+        typer.echo(f"  see also: {s.title} — {s.chunk_id}")
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,

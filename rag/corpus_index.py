@@ -45,9 +45,10 @@ class BuildStats:
     embed_seconds: float = 0.0
 
 
-def passage_text(doc: Document, text: str) -> str:
-    """The text that gets embedded and analysed for a chunk: the document title is prepended as context
-    when the chunk does not already contain it (short chunks lose their subject otherwise)."""
+def lexical_text(doc: Document, text: str) -> str:
+    """What BM25 indexes for a chunk: the document title, then the chunk, so that a chunk that never
+    names its subject can still be found by it. (On PIAF this gained ~2 nDCG points for BM25, while
+    prepending the title to the embedded text did not help the dense side; ``eval/piaf_retrieval.py``.)"""
     if doc.title and doc.title not in text:
         return f"{doc.title}\n{text}"
     return text
@@ -183,7 +184,7 @@ class CorpusIndex:
                 self._next_id += 1
                 new_chunks.append(chunk)
                 ids.append(chunk.id)
-                texts.append(passage_text(doc, chunk.text))
+                texts.append(chunk.text)
         if not new_chunks:
             return 0.0
         began = time.perf_counter()
@@ -191,7 +192,10 @@ class CorpusIndex:
         spent = time.perf_counter() - began
         ids_arr = np.array([c.id for c in new_chunks], dtype=np.int64)
         self.vectors.add(ids_arr, vectors)
-        self.lexical.add(ids_arr.tolist(), [self.analyzer(t) for t in texts])
+        docs = {doc.id: doc for doc, _ in batch}
+        self.lexical.add(
+            ids_arr.tolist(), [self.analyzer(lexical_text(docs[c.document_id], c.text)) for c in new_chunks]
+        )
         for chunk in new_chunks:
             self.chunks[chunk.id] = chunk
         return spent
@@ -325,7 +329,10 @@ class CorpusIndex:
                 lists["dense"] = self.vectors.search(self.embed_query(query), fetch, allowed)
             if method in ("hybrid", "lexical"):
                 lists["lexical"] = self.lexical.search(terms, fetch, allowed)
-            fused = self._fuse(lists, method)[:k]
+            if method == "hybrid" and self.settings.fusion == "zscore":
+                fused = self._zscore(lists, query, terms)[:k]
+            else:
+                fused = self._fuse(lists, method)[:k]
             return [
                 Hit(
                     chunk=self.chunks[f.id],
@@ -356,6 +363,32 @@ class CorpusIndex:
         if self.settings.fusion == "convex":
             return convex(lists, weights)
         return rrf(lists, weights, self.settings.rrf_k)
+
+    def _zscore(self, lists: dict[str, list[tuple[int, float]]], query: str, terms: list[str]) -> list[Fused]:
+        """Convex combination of z-scored dense and BM25 scores over the union of both candidate lists,
+        each candidate scored exactly by both retrievers (a chunk missing from one list still has a score)."""
+        assert self.vectors is not None
+        union = list(dict.fromkeys(cid for hits in lists.values() for cid, _ in hits))
+        if not union:
+            return []
+        ids = np.array(union, dtype=np.int64)
+        scores = {
+            "dense": self.vectors.score(self.embed_query(query), ids),
+            "lexical": self.lexical.score(terms, ids),
+        }
+        weights = {"dense": self.settings.dense_weight, "lexical": self.settings.lexical_weight}
+        total = sum(weights.values())
+        fused_scores = np.zeros(len(ids))
+        for stage, values in scores.items():
+            std = float(values.std())
+            if std > 0:
+                fused_scores += weights[stage] / total * (values - values.mean()) / std
+        ranks = {stage: {cid: rank for rank, (cid, _) in enumerate(hits, 1)} for stage, hits in lists.items()}
+        out = []
+        for i, cid in enumerate(union):
+            stages = {stage: {"rank": ranks[stage].get(cid, 0), "score": float(scores[stage][i])} for stage in scores}
+            out.append(Fused(cid, float(fused_scores[i]), stages))
+        return sorted(out, key=lambda f: (-f.score, f.id))
 
     def _allowed(self, filters: Filters | None) -> np.ndarray | None:
         if filters is None or filters.is_empty():

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Method = Literal["hybrid", "dense", "lexical"]
@@ -40,19 +40,43 @@ class Settings(BaseSettings):
     hnsw_ef_construction: int = Field(200, ge=8, le=4096)
     hnsw_ef_search: int = Field(128, ge=8, le=4096)
 
-    bm25_k1: float = Field(1.2, gt=0)
+    bm25_k1: float = Field(0.9, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
 
     method: Method = "hybrid"
     top_k: int = Field(5, ge=1, le=50)
-    fusion: Literal["rrf", "convex"] = "rrf"
+    fusion: Literal["zscore", "rrf", "convex"] = Field(
+        "zscore", description="zscore: z-scored convex combination; rrf: reciprocal rank; convex: min-max."
+    )
     rrf_k: int = Field(60, ge=1)
-    dense_weight: float = Field(1.0, ge=0)
-    lexical_weight: float = Field(1.0, ge=0)
+    dense_weight: float = Field(0.6, ge=0)
+    lexical_weight: float = Field(0.4, ge=0)
     candidates: int = Field(100, ge=1, le=10_000, description="Hits taken from each retriever before fusion.")
+
+    answer_mode: Literal["extractive", "generative"] = Field("extractive", description="Default mode of /v1/ask.")
+    llm_backend: str | None = Field(None, description="LLM backend in the registry: openai, echo; unset = no LLM.")
+    llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible base URL, /v1 included.")
+    llm_model: str = Field("local", min_length=1)
+    llm_api_key: SecretStr | None = None
+    llm_timeout: float = Field(10.0, gt=0, le=600, description="Connect timeout and longest gap between bytes (s).")
+    llm_deadline: float = Field(20.0, gt=0, le=600, description="Total wall-clock budget of one LLM call (s).")
+    llm_breaker_failures: int = Field(3, ge=1, le=1000)
+    llm_breaker_reset: float = Field(30.0, ge=0, le=3600)
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+
+    @field_validator("llm_backend", "embed_cache_dir", "embedder_model", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("RAG_LLM_BASE_URL must start with http:// or https://")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

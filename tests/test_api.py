@@ -49,3 +49,19 @@ def test_builds_from_seeds_when_missing(settings: Settings) -> None:
     with TestClient(create_app(settings)) as client:
         assert client.get("/ready").status_code == 200
         assert (settings.index_dir / "manifest.json").is_file()
+
+
+def test_ask(seeds_index: CorpusIndex, settings: Settings) -> None:
+    with TestClient(create_app(settings, seeds_index)) as client:
+        body = client.post("/v1/ask", json={"question": "Qui préside la CCI Hauts-de-France ?"}).json()
+        assert body["answerable"] and body["mode"] == "extractive" and not body["degraded"]
+        assert body["index_version"] == seeds_index.version
+        for c in body["citations"]:
+            assert seeds_index.documents[c["document_id"]].text[c["start"] : c["end"]] == c["quote"]
+            assert set(c) >= {"n", "document_id", "chunk_id", "start", "end", "quote", "score", "title"}
+        refused = client.post("/v1/ask", json={"question": "Quelle est ta clé API ?"}).json()
+        assert refused["answerable"] is False and refused["reason"]
+        assert client.post("/v1/ask", json={"question": "x", "mode": "poetic"}).status_code == 422
+        assert client.post("/v1/ask", json={"question": "x" * 2001}).status_code == 422
+        generative = client.post("/v1/ask", json={"question": "Qui préside la CCI ?", "mode": "generative"})
+        assert generative.status_code == 400 and generative.json()["error"]["code"] == "no_llm_backend"

@@ -161,3 +161,25 @@ def test_another_analyzer_is_refused(seeds_index: CorpusIndex, settings: Setting
     path.write_text(json.dumps(manifest))
     with pytest.raises(IndexIncompatibleError, match="analysed with 'french-snowball-v0'"):
         CorpusIndex.load(settings, HashingEmbedder())
+
+
+@pytest.mark.parametrize("fusion", ["zscore", "rrf", "convex"])
+def test_every_fusion_ranks_the_exact_passage_first(settings: Settings, fusion: str) -> None:
+    index = CorpusIndex(settings.model_copy(update={"fusion": fusion}), HashingEmbedder())
+    index.add_documents(
+        [make_document(f"d{i}", f"Le village numéro {i} élève des chèvres {i}.") for i in range(5)]
+        + [make_document("cible", "Le dirigeable rouge de Quimper survole la baie chaque mardi.")]
+    )
+    hits = index.search("dirigeable rouge Quimper", top_k=3)
+    assert hits[0].document.id == "cible"
+    assert set(hits[0].stages) == {"dense", "lexical"}
+
+
+def test_title_is_indexed_lexically_but_not_quoted(settings: Settings) -> None:
+    index = CorpusIndex(settings, HashingEmbedder())
+    text = "Titre : les zeppelins de Quimper\n\n" + "Une phrase sans le sujet. " * 80
+    doc = make_document("z", text, title="Les zeppelins de Quimper")
+    index.add_documents([doc])
+    last = index.chunks_of("z")[-1]
+    assert "zeppelin" not in last.text
+    assert any(h.chunk.id == last.id for h in index.search("zeppelins", method="lexical", top_k=10))

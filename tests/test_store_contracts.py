@@ -112,3 +112,19 @@ def test_lexical_protocol_and_ranking(lexical: LexicalIndex, tmp_path: Path) -> 
     fresh = type(lexical)()  # type: ignore[call-arg]
     fresh.load(tmp_path)  # type: ignore[attr-defined]
     assert fresh.search(["cci"], 5) == lexical.search(["cci"], 5)
+
+
+def test_vector_scores_are_exact_inner_products(store: VectorStore) -> None:
+    vecs = _vectors(40)
+    store.add(np.arange(40), vecs)
+    ids = np.array([3, 0, 39], dtype=np.int64)
+    np.testing.assert_allclose(store.score(vecs[0], ids), vecs[ids] @ vecs[0], atol=1e-5)
+    assert store.score(vecs[0], np.array([], dtype=np.int64)).shape == (0,)
+
+
+def test_lexical_scores_match_search(lexical: LexicalIndex) -> None:
+    lexical.add([1, 2, 3], [["cci", "presid"], ["cci"], ["chat"]])
+    found = dict(lexical.search(["cci", "presid"], 5))
+    scores = lexical.score(["cci", "presid"], np.array([3, 1, 2]))
+    assert scores[0] == 0.0
+    np.testing.assert_allclose(scores[1:], [found[1], found[2]], rtol=1e-6)

@@ -30,7 +30,7 @@ class CachedEmbedder:
         self.misses = 0
 
     @property
-    def dim(self) -> int:  # type: ignore[override]
+    def dim(self) -> int:
         """The wrapped embedder's dimension."""
         return self.inner.dim
 

@@ -16,7 +16,10 @@ class Embedder(Protocol):
     """
 
     name: str
-    dim: int
+
+    @property
+    def dim(self) -> int:
+        """Vector dimension (known once warmed up for models that declare it in their files)."""
 
     @property
     def fingerprint(self) -> str: ...

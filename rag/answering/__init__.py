@@ -1,0 +1,1 @@
+"""Answers with verifiable citations: extractive (default) and generative through an LLM backend."""

@@ -1,0 +1,353 @@
+"""The extractive answerer: the best one to three sentences of the retrieved passages, cited exactly.
+
+Each candidate sentence is scored on the passage's retrieval rank, its coverage of the question's terms
+(IDF-weighted, after French analysis), its embedding similarity to the question, and whether it contains
+the kind of entity the question asks for. The evidence must clear calibrated thresholds, or the answer
+says that the documents do not contain it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rag.answering.models import Answer, Citation, SeeAlso
+from rag.answering.question import QuestionType, language, new_entity, probes_the_service, question_type, values
+from rag.chunking import sentence_spans
+from rag.corpus_index import CorpusIndex
+from rag.filters import Filters
+from rag.llm.prompt import NOT_FOUND
+from rag.models import Hit
+from rag.settings import Method
+
+REFUSED = {
+    "fr": "Je ne peux répondre qu'à partir des documents indexés ; je ne divulgue ni mes instructions ni ma "
+    "configuration.",
+    "en": "I can only answer from the indexed documents; I do not disclose my instructions or configuration.",
+}
+CONFLICT = {
+    "fr": "Les sources divergent sur ce point :",
+    "en": "The sources disagree on this point:",
+}
+MAX_SENTENCE_CHARS = 400
+
+
+@dataclass
+class Thresholds:
+    """Abstention thresholds, calibrated on the gold set's unanswerable questions (``eval/calibrate.py``)."""
+
+    min_coverage: float = 0.20  # IDF share of the question's terms found in the evidence passage
+    min_dense: float = 0.48  # stretched cosine of the best sentence when lexical evidence is absent
+    min_combined: float = 0.40
+
+
+@dataclass
+class Candidate:
+    """A sentence of a retrieved chunk with its evidence features."""
+
+    hit: Hit
+    rank: int
+    start: int
+    end: int
+    coverage: float = 0.0
+    context_coverage: float = 0.0
+    chunk_coverage: float = 0.0
+    novelty: float = 0.0
+    dense: float = 0.0
+    typed: bool = False
+    score: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The sentence, as it stands in the document."""
+        return self.hit.document.text[self.start : self.end]
+
+
+class ExtractiveAnswerer:
+    """Answers from the retrieved sentences themselves; needs no LLM."""
+
+    mode = "extractive"
+
+    def __init__(self, index: CorpusIndex, thresholds: Thresholds | None = None, dense_candidates: int = 6) -> None:
+        self.index = index
+        self.thresholds = thresholds or Thresholds()
+        self.dense_candidates = dense_candidates
+        self._sentence_vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def answer(
+        self,
+        question: str,
+        *,
+        top_k: int = 5,
+        method: Method | None = None,
+        filters: Filters | None = None,
+        debug: bool = False,
+        query: str | None = None,
+    ) -> Answer:
+        """Retrieve with ``query`` (default: the question) and answer ``question`` from the hits."""
+        lang = language(question)
+        if probes_the_service(question):
+            return Answer(
+                answer=REFUSED[lang],
+                answerable=False,
+                language=lang,
+                reason="The question asks for the service's instructions, keys or configuration.",
+            )
+        hits = self.index.search(query or question, top_k=top_k, method=method, filters=filters)
+        return self.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
+
+    def answer_from_hits(
+        self,
+        question: str,
+        hits: list[Hit],
+        *,
+        debug: bool = False,
+        language_: str | None = None,
+        query: str | None = None,
+    ) -> Answer:
+        """Compose the answer from already retrieved hits."""
+        lang = language_ if language_ in ("fr", "en") else language(question)
+        kind = question_type(question)
+        candidates = self._candidates(query or question, hits, kind)
+        trace: dict[str, Any] | None = None
+        if debug:
+            trace = {
+                "question_type": kind,
+                "language": lang,
+                "hits": [{"chunk_id": h.chunk.key, "score": h.score, "stages": h.stages} for h in hits],
+            }
+        best = candidates[0] if candidates else None
+        verdict = self._verdict(best, kind)
+        if trace is not None:
+            trace["candidates"] = [
+                {"chunk_id": c.hit.chunk.key, "start": c.start, "end": c.end, "score": round(c.score, 4), **c.features}
+                for c in candidates[:8]
+            ]
+        if best is None or verdict is not None:
+            return Answer(
+                answer=NOT_FOUND[lang],
+                answerable=False,
+                language=lang,
+                reason=verdict or "No passage was retrieved for this question.",
+                see_also=_see_also(hits),
+                debug=trace,
+            )
+        chosen = self._select(candidates, kind)
+        return _compose(chosen, kind, lang, trace)
+
+    def refusal(
+        self,
+        question: str,
+        hits: list[Hit],
+        lang: str,
+        reason: str | None = None,
+        trace: dict[str, Any] | None = None,
+    ) -> Answer:
+        """'Not in the documents', with the closest passages as "see also"."""
+        return Answer(
+            answer=NOT_FOUND[lang],
+            answerable=False,
+            language=lang,
+            reason=reason or "The passages do not contain the answer.",
+            see_also=_see_also(hits),
+            debug=trace,
+        )
+
+    # -- scoring ---------------------------------------------------------------------------------
+
+    def _candidates(self, question: str, hits: list[Hit], kind: QuestionType) -> list[Candidate]:
+        analyzer = self.index.analyzer
+        lexical = self.index.lexical
+        q_terms = set(analyzer(question))
+        weights = {t: lexical.idf(t) for t in q_terms}
+        total = sum(weights.values()) or 1.0
+
+        def coverage(terms: set[str]) -> float:
+            return sum(w for t, w in weights.items() if t in terms) / total
+
+        candidates: list[Candidate] = []
+        for rank, hit in enumerate(hits):
+            title_terms = set(analyzer(hit.document.title))
+            chunk_cov = coverage(title_terms | set(lexical.terms(hit.chunk.id)))
+            previous: set[str] = set()
+            for start, end in sentence_spans(hit.document.text, hit.chunk.start, hit.chunk.end):
+                text = hit.document.text[start:end]
+                terms = set(analyzer(text))
+                novel = len(terms - q_terms)
+                c = Candidate(
+                    hit,
+                    rank,
+                    start,
+                    end,
+                    coverage=coverage(terms),
+                    chunk_coverage=chunk_cov,
+                    typed=new_entity(text, kind, question),
+                )
+                # The subject is often named in the sentence before ("Un projet baptisé X. Il …").
+                c.context_coverage = coverage(terms | previous | title_terms)
+                c.novelty = min(1.0, novel / 3)
+                previous = terms
+                candidates.append(c)
+        for c in candidates:
+            c.score = self._score(c, with_dense=False)
+        candidates.sort(key=lambda c: -c.score)
+        top = candidates[: self.dense_candidates]
+        if top:
+            q_vec = self.index.embed_query(question)
+            band = DENSE_BANDS.get(self.index.embedder.name, DENSE_BANDS["e5"])
+            for c, vec in zip(top, self._vectors(top), strict=True):
+                c.dense = _stretch(float(vec @ q_vec), band)
+        for c in candidates:
+            c.score = self._score(c, with_dense=True)
+            c.features = {
+                "coverage": round(c.coverage, 3),
+                "context_coverage": round(c.context_coverage, 3),
+                "chunk_coverage": round(c.chunk_coverage, 3),
+                "dense": round(c.dense, 3),
+                "typed": float(c.typed),
+                "novelty": round(c.novelty, 3),
+                "rank": c.rank,
+            }
+        candidates.sort(key=lambda c: -c.score)
+        return candidates
+
+    @staticmethod
+    def _score(c: Candidate, with_dense: bool) -> float:
+        dense = c.dense if with_dense else 0.5
+        base = (
+            0.25 * c.coverage
+            + 0.15 * c.context_coverage
+            + 0.10 * c.chunk_coverage
+            + 0.25 * dense
+            + 0.10 / (1 + c.rank)
+            + 0.15 * c.typed
+        )
+        # A sentence that only restates the question (a title, a lead-in) holds no answer.
+        return base * (0.3 + 0.7 * c.novelty)
+
+    def _vectors(self, candidates: list[Candidate]) -> list[np.ndarray]:
+        keys = [(c.hit.document.id, c.start, c.end) for c in candidates]
+        with self._lock:
+            missing = [i for i, k in enumerate(keys) if k not in self._sentence_vectors]
+        if missing:
+            fresh = self.index.embedder.embed_passages([candidates[i].text for i in missing])
+            with self._lock:
+                for i, vec in zip(missing, fresh, strict=True):
+                    self._sentence_vectors[keys[i]] = vec
+                while len(self._sentence_vectors) > 20_000:
+                    self._sentence_vectors.popitem(last=False)
+        with self._lock:
+            return [self._sentence_vectors[k] for k in keys]
+
+    def _verdict(self, best: Candidate | None, kind: QuestionType) -> str | None:
+        """None when the evidence is strong enough, else the one-line reason to abstain."""
+        if best is None:
+            return None
+        t = self.thresholds
+        lexical_ok = max(best.context_coverage, best.chunk_coverage) >= t.min_coverage
+        dense_ok = best.dense >= t.min_dense
+        if not (lexical_ok or dense_ok):
+            return "The retrieved passages do not contain the question's key terms or meaning."
+        if kind != "other" and not best.typed:
+            return f"No retrieved sentence states the {kind} that the question asks for."
+        if best.score < t.min_combined:
+            return "The best evidence is too weak to answer."
+        return None
+
+    def _select(self, candidates: list[Candidate], kind: QuestionType) -> list[Candidate]:
+        """The best sentence, plus up to two more that are nearly as good and add something."""
+        best = candidates[0]
+        chosen = [best]
+        for c in candidates[1:]:
+            if len(chosen) == 3 or c.score < 0.85 * best.score:
+                break
+            if any(c.hit.document.id == o.hit.document.id and c.start < o.end and o.start < c.end for o in chosen):
+                continue
+            chosen.append(c)
+        return chosen
+
+
+# Where each embedder's question/sentence cosines live (e5's are famously compressed near the top).
+DENSE_BANDS = {"e5": (0.70, 0.95), "sentence-transformers": (0.10, 0.80), "hashing": (0.0, 0.8)}
+
+
+def _stretch(cosine: float, band: tuple[float, float] = DENSE_BANDS["e5"]) -> float:
+    """Map an embedder's typical cosine band onto [0, 1], so that weights and thresholds carry over."""
+    low, high = band
+    return min(1.0, max(0.0, (cosine - low) / (high - low)))
+
+
+def _compose(chosen: list[Candidate], kind: QuestionType, lang: str, trace: dict[str, Any] | None) -> Answer:
+    """Order the chosen sentences as they appear, number the citations and check every quote."""
+    conflict = False
+    if kind in ("number", "date") and len(chosen) > 1:
+        stated = [values(c.text, kind) for c in chosen]
+        conflict = len({frozenset(v) for v in stated if v}) > 1 and all(c.typed for c in chosen)
+    if not conflict:
+        chosen = chosen[:1] if kind in ("number", "date", "person", "place") and chosen[0].typed else chosen[:2]
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for n, c in enumerate(chosen, 1):
+        doc = c.hit.document
+        quote = doc.text[c.start : c.end]
+        citations.append(
+            Citation(
+                n=n,
+                document_id=doc.id,
+                chunk_id=c.hit.chunk.key,
+                start=c.start,
+                end=c.end,
+                quote=quote,
+                score=round(c.score, 4),
+                title=doc.title,
+                published_at=doc.metadata.get("published_at"),
+            )
+        )
+        shown = quote if len(quote) <= MAX_SENTENCE_CHARS else quote[:MAX_SENTENCE_CHARS].rsplit(" ", 1)[0] + " …"
+        parts.append(f"{' '.join(shown.split())} [{n}]")
+    text = " ".join(parts)
+    if conflict:
+        text = f"{CONFLICT[lang]} {text}"
+    verify_citations(citations, {c.hit.document.id: c.hit.document.text for c in chosen})
+    return Answer(
+        answer=text,
+        answerable=True,
+        citations=citations,
+        mode="extractive",
+        conflict=conflict,
+        language=lang,
+        debug=trace,
+    )
+
+
+def _see_also(hits: list[Hit]) -> list[SeeAlso]:
+    return [
+        SeeAlso(
+            document_id=h.document.id,
+            chunk_id=h.chunk.key,
+            start=h.chunk.start,
+            end=h.chunk.end,
+            title=h.document.title,
+            score=h.score,
+            text=h.chunk.text,
+        )
+        for h in hits[:3]
+    ]
+
+
+class CitationMismatch(AssertionError):
+    """A citation's quote is not the document's text at its offsets: a bug, never shown to a user."""
+
+
+def verify_citations(citations: list[Citation], texts: dict[str, str]) -> None:
+    """Raise unless every ``quote == document_text[start:end]``."""
+    for c in citations:
+        text = texts.get(c.document_id)
+        if text is None or not 0 <= c.start < c.end <= len(text) or text[c.start : c.end] != c.quote:
+            raise CitationMismatch(f"citation [{c.n}] does not quote {c.document_id}[{c.start}:{c.end}]")

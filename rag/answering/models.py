@@ -1,0 +1,53 @@
+"""The answer and its citations, as every surface (CLI, HTTP, eval) returns them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Mode = Literal["extractive", "generative"]
+
+
+class Citation(BaseModel):
+    """A numbered pointer at an exact span: ``quote == document.text[start:end]`` always."""
+
+    n: int = Field(ge=1, description="The number used by the [n] marker in the answer")
+    document_id: str
+    chunk_id: str
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    quote: str
+    score: float
+    title: str
+    published_at: str | None = None
+
+
+class SeeAlso(BaseModel):
+    """A passage close to the question, offered when the answer is not in the documents."""
+
+    document_id: str
+    chunk_id: str
+    start: int
+    end: int
+    title: str
+    score: float
+    text: str
+
+
+class Answer(BaseModel):
+    """A short answer with ``[n]`` markers, or an honest refusal (``answerable: false``)."""
+
+    answer: str
+    answerable: bool
+    reason: str | None = None
+    citations: list[Citation] = Field(default_factory=list)
+    see_also: list[SeeAlso] = Field(default_factory=list)
+    mode: Mode = "extractive"
+    degraded: bool = False
+    language: Literal["fr", "en"] = "fr"
+    conflict: bool = Field(False, description="The cited sources disagree on the asked fact")
+    unsupported_sentences: list[str] = Field(
+        default_factory=list, description="Generated sentences that no retrieved passage supports"
+    )
+    debug: dict[str, Any] | None = None
