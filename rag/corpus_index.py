@@ -354,6 +354,10 @@ class CorpusIndex:
                 self._query_vectors.pop(next(iter(self._query_vectors)))
         return cached
 
+    def clear_query_cache(self) -> None:
+        """Forget remembered query vectors (benchmarks measure the embedding cost of every query)."""
+        self._query_vectors.clear()
+
     def _fuse(
         self, lists: dict[str, list[tuple[int, float]]], method: Literal["hybrid", "dense", "lexical"]
     ) -> list[Fused]:

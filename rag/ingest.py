@@ -16,6 +16,7 @@ from rag.analyzer import fold
 from rag.errors import SourceError
 from rag.html_text import html_to_text
 from rag.models import Document, Span
+from rag.text import FRENCH_MONTHS
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
@@ -31,25 +32,7 @@ _BOILERPLATE = re.compile(
     r"ecouter l'article|offrir l'article|suivez-nous)\b.{0,100}$"
 )
 _LEADING_DATE = re.compile(r"^\s*date\s*[:=]?\s*(\d{4}-\d{2}(?:-\d{2})?)\b[ \t]*")
-_MONTHS = {
-    m: i + 1
-    for i, m in enumerate(
-        [
-            "janvier",
-            "fevrier",
-            "mars",
-            "avril",
-            "mai",
-            "juin",
-            "juillet",
-            "aout",
-            "septembre",
-            "octobre",
-            "novembre",
-            "decembre",
-        ]
-    )
-}
+_MONTHS = {name: number for number, name in enumerate(FRENCH_MONTHS, 1)}
 _PUBLISHED = re.compile(r"\b(?:publie|mis a jour)\s+le\s+(\d{1,2})(?:er)?\s+(" + "|".join(_MONTHS) + r")\s+(\d{4})\b")
 _TITLE_MAX = 160
 

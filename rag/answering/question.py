@@ -6,6 +6,7 @@ import re
 from typing import Literal
 
 from rag.analyzer import fold
+from rag.text import ENGLISH_MONTHS, FRENCH_MONTHS
 
 Language = Literal["fr", "en"]
 QuestionType = Literal["person", "number", "date", "place", "other"]
@@ -135,32 +136,7 @@ _PROBE = re.compile(
     r"repete[rz]? (tout|le texte|ce qui precede)|repeat (everything|the text|your))"
 )
 
-MONTHS = (
-    "janvier",
-    "fevrier",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "aout",
-    "septembre",
-    "octobre",
-    "novembre",
-    "decembre",
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
-)
+MONTHS = (*FRENCH_MONTHS, *ENGLISH_MONTHS)
 _YEAR = re.compile(r"\b(?:1[89]|20)\d{2}\b")
 _MONTH = re.compile(r"\b(" + "|".join(MONTHS) + r")\b")
 _NUMBER = re.compile(r"\d")
