@@ -51,3 +51,18 @@ def mean_metrics(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     if not rows:
         return {}
     return {key: sum(r[key] for r in rows) / len(rows) for key in rows[0]}
+
+
+def normalize_answer(text: str) -> str:
+    """Case-, accent- and apostrophe-insensitive form with collapsed whitespace, for answer matching."""
+    from rag.analyzer import fold
+
+    return " ".join(fold(text).split())
+
+
+def contains_answer(answer: str, accepted: Sequence[str], required: Sequence[str] = ()) -> bool:
+    """Whether ``answer`` contains every ``required`` string, or else at least one ``accepted`` string."""
+    text = normalize_answer(answer)
+    if required:
+        return all(normalize_answer(r) in text for r in required)
+    return any(normalize_answer(a) in text for a in accepted)

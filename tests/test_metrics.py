@@ -34,3 +34,13 @@ def test_retrieval_metrics_dedupes_chunks_of_one_document() -> None:
     m = retrieval_metrics(["x", "x", "x", "a"], {"a"})
     assert m["r@1"] == 0.0 and m["mrr@10"] == 0.5
     assert mean_metrics([{"r@1": 1.0}, {"r@1": 0.0}]) == {"r@1": 0.5}
+
+
+def test_answer_containment_normalises_case_accents_and_apostrophes() -> None:
+    from eval.metrics import contains_answer
+
+    assert contains_answer("La Cité de l’IA compte 150 entreprises.", ["cite de l'ia"])
+    assert contains_answer("PHILIPPE  HOURDAIN préside", ["Philippe Hourdain"])
+    assert not contains_answer("Manuel Davy", ["Philippe Hourdain"])
+    assert contains_answer("le 28 novembre puis le 29 novembre", ["x"], required=["28 novembre", "29 novembre"])
+    assert not contains_answer("le 28 novembre", ["28 novembre"], required=["28 novembre", "29 novembre"])
