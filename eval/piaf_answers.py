@@ -52,12 +52,18 @@ def main() -> None:
         lengths.append(len(answer.answer))
         found += contains_answer(answer.answer, [str(a) for a in query["answers"]])  # type: ignore[attr-defined]
     n = len(queries)
-    report = {"questions": n, "containment": found / n, "abstention": abstained / n,
-              "median_chars": statistics.median(lengths) if lengths else 0,
-              "p50_ms": statistics.median(latencies) if latencies else 0}
+    report = {
+        "questions": n,
+        "containment": found / n,
+        "abstention": abstained / n,
+        "median_chars": statistics.median(lengths) if lengths else 0,
+        "p50_ms": statistics.median(latencies) if latencies else 0,
+    }
     print(f"PIAF answers, {n} questions, {len(index.documents)} passages, extractive, top_k {args.top_k}")
-    print(f"containment {report['containment']:.3f}  abstention {report['abstention']:.3f}  "
-          f"median answer {report['median_chars']:.0f} chars  p50 {report['p50_ms']:.0f} ms")
+    print(
+        f"containment {report['containment']:.3f}  abstention {report['abstention']:.3f}  "
+        f"median answer {report['median_chars']:.0f} chars  p50 {report['p50_ms']:.0f} ms"
+    )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
