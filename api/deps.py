@@ -1,0 +1,54 @@
+"""FastAPI dependencies: the seams through which routes reach the index and the answer service."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from rag.answering.service import AnswerService
+from rag.corpus_index import CorpusIndex
+from rag.errors import RagError
+from rag.settings import Settings
+
+
+class IndexState:
+    """Holds the index (and its answer service) once loaded, and why it is not ready otherwise."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.index: CorpusIndex | None = None
+        self.answers: AnswerService | None = None
+        self.problem: str = "starting: the index is loading"
+
+
+class NotReady(RagError):
+    """The index is not loaded (yet, or at all): 503 with the reason."""
+
+    code = "not_ready"
+    status = 503
+
+
+def get_state(request: Request) -> IndexState:
+    """The application's index state."""
+    state: IndexState = request.app.state.index_state
+    return state
+
+
+def get_index(state: Annotated[IndexState, Depends(get_state)]) -> CorpusIndex:
+    """The loaded index, or a 503 saying why there is none."""
+    if state.index is None:
+        raise NotReady(state.problem)
+    return state.index
+
+
+def get_answers(state: Annotated[IndexState, Depends(get_state)]) -> AnswerService:
+    """The answer service over the loaded index."""
+    if state.index is None or state.answers is None:
+        raise NotReady(state.problem)
+    return state.answers
+
+
+StateDep = Annotated[IndexState, Depends(get_state)]
+IndexDep = Annotated[CorpusIndex, Depends(get_index)]
+AnswersDep = Annotated[AnswerService, Depends(get_answers)]

@@ -1,0 +1,41 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rag.answering.models import Answer
+from rag.corpus_index import MAX_QUERY_CHARS
+from rag.filters import Filters
+
+
+class SearchRequest(BaseModel):
+    """Body of ``POST /v1/search``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    top_k: int = Field(5, ge=1, le=50)
+    method: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    filters: Filters | None = None
+
+
+class AskRequest(BaseModel):
+    """Body of ``POST /v1/ask``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
+    top_k: int = Field(5, ge=1, le=50)
+    mode: Literal["extractive", "generative"] | None = None
+    method: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    filters: Filters | None = None
+    debug: bool = False
+
+
+class AskResponse(Answer):
+    """An answer and the index version it was read from."""
+
+    index_version: str
