@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api.deps import IndexState
 from api.errors import install
-from api.routes import operations, retrieval
+from api.routes import documents, operations, retrieval
 from rag.answering.service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.errors import RagError
@@ -51,6 +51,6 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
     app.state.index_state = IndexState(settings)
     app.state.index_state.index = index
     install(app)
-    for module in (operations, retrieval):
+    for module in (operations, retrieval, documents):
         app.include_router(module.router)
     return app

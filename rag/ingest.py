@@ -135,17 +135,24 @@ def read_file(path: Path) -> Document:
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    return parse_bytes(path.stem, path.suffix, raw, source=str(path))
+
+
+def parse_bytes(doc_id: str, suffix: str, raw: bytes, *, source: str, title: str | None = None) -> Document:
+    """A document from the bytes of a .txt/.md/.html file (an upload, or a file on disk)."""
+    if suffix.lower() not in SUFFIXES:
+        raise SourceError(f"{source}: unsupported file type (expected {', '.join(sorted(SUFFIXES))})")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SourceError(f"{path}: not valid UTF-8 (byte {exc.start})") from exc
-    meta: dict[str, Any] = {"source": str(path)}
-    if path.suffix.lower() in HTML_SUFFIXES:
+        raise SourceError(f"{source}: not valid UTF-8 (byte {exc.start})") from exc
+    meta: dict[str, Any] = {"source": source}
+    if suffix.lower() in HTML_SUFFIXES:
         text, html_meta = html_to_text(text)
         meta.update(html_meta)
     if not text.strip():
-        raise SourceError(f"{path}: file is empty")
-    return make_document(path.stem, text, metadata=meta)
+        raise SourceError(f"{source}: file is empty")
+    return make_document(doc_id, text, title=title, metadata=meta)
 
 
 def read_jsonl(path: Path) -> Iterator[Document]:

@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     llm_breaker_failures: int = Field(3, ge=1, le=1000)
     llm_breaker_reset: float = Field(30.0, ge=0, le=3600)
 
+    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest document upload (bytes).")
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 

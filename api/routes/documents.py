@@ -1,0 +1,145 @@
+"""Document management: list, read, add (JSON or file upload) and delete, visible to the next query."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
+
+from api.deps import IndexDep, StateDep
+from api.errors import ERROR_SCHEMA
+from rag.errors import RagError, SourceError
+from rag.ingest import make_document, parse_bytes
+from rag.models import Document
+
+router = APIRouter(tags=["documents"])
+_ERRORS: dict[int | str, dict[str, Any]] = {code: ERROR_SCHEMA for code in (400, 404, 413, 415, 422, 503)}
+
+
+class DocumentIn(BaseModel):
+    """JSON body of ``POST /v1/documents``; without ``id``, one is derived from the text's hash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[\w.\-]+$")
+    text: str = Field(min_length=1)
+    title: str | None = Field(None, max_length=500)
+    metadata: dict[str, Any] | None = None
+
+
+class PayloadTooLarge(RagError):
+    """An upload over ``RAG_MAX_UPLOAD_BYTES``."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class UnsupportedMedia(RagError):
+    """A body that is neither JSON nor a multipart file upload."""
+
+    code = "unsupported_media_type"
+    status = 415
+
+
+def summary(doc: Document, chunks: int) -> dict[str, Any]:
+    """A document without its text."""
+    return {
+        "id": doc.id,
+        "object": "document",
+        "title": doc.title,
+        "metadata": doc.metadata,
+        "length": len(doc.text),
+        "chunks": chunks,
+    }
+
+
+@router.get("/v1/documents", responses=_ERRORS)
+def list_documents(
+    index: IndexDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    """Documents in id order, ``limit`` at a time from ``offset``."""
+    ids = sorted(index.documents)
+    page = ids[offset : offset + limit]
+    return {
+        "object": "list",
+        "data": [summary(index.documents[i], len(index.chunks_of(i))) for i in page],
+        "total": len(ids),
+        "offset": offset,
+        "limit": limit,
+        "index_version": index.version,
+    }
+
+
+@router.get("/v1/documents/{doc_id}", responses=_ERRORS)
+def get_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+    """A document's original text and metadata, with its chunks' offsets (to show a citation in context)."""
+    doc = index.document(doc_id)
+    chunks = [{"id": c.key, "start": c.start, "end": c.end} for c in index.chunks_of(doc_id)]
+    return {
+        **summary(doc, len(chunks)),
+        "text": doc.text,
+        "chunk_spans": chunks,
+        "skipped": [{"start": s.start, "end": s.end} for s in doc.skipped],
+        "index_version": index.version,
+    }
+
+
+@router.post("/v1/documents", status_code=201, responses=_ERRORS)
+async def add_document(request: Request, state: StateDep, index: IndexDep) -> dict[str, Any]:
+    """Add or replace a document: JSON ``{"id"?, "text", "title"?, "metadata"?}`` or a multipart upload of a
+    .txt/.md/.html file (field ``file``; its stem is the id unless an ``id`` field is given). Answered once
+    the new index generation is on disk."""
+    limit = state.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    content_type = request.headers.get("content-type", "")
+    if content_type.startswith("application/json"):
+        raw = await request.body()
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+        try:
+            body = DocumentIn.model_validate_json(raw)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise InvalidDocument(f"{where}: {first['msg']}" if where else first["msg"]) from None
+        doc_id = body.id or "doc-" + hashlib.sha256(body.text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        doc = make_document(doc_id, body.text, title=body.title, metadata={"source": "api", **(body.metadata or {})})
+    elif content_type.startswith("multipart/form-data"):
+        form = await request.form(max_files=1, max_fields=5)
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            raise InvalidDocument("multipart upload needs a 'file' field")
+        data = await upload.read(limit + 1)
+        if len(data) > limit:
+            raise PayloadTooLarge(f"the file is larger than {limit} bytes")
+        name = upload.filename.rsplit("/", 1)[-1]
+        stem, _, suffix = name.rpartition(".")
+        given = form.get("id")
+        doc = parse_bytes(
+            str(given) if isinstance(given, str) and given else stem, f".{suffix}", data, source=f"upload:{name}"
+        )
+    else:
+        raise UnsupportedMedia("send application/json or multipart/form-data")
+    await run_in_threadpool(index.add_documents, [doc])
+    return {**summary(doc, len(index.chunks_of(doc.id))), "index_version": index.version}
+
+
+@router.delete("/v1/documents/{doc_id}", responses=_ERRORS)
+def delete_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
+    """Remove a document; answered once the new index generation is on disk."""
+    index.remove_document(doc_id)
+    return {"id": doc_id, "object": "document", "deleted": True, "index_version": index.version}
+
+
+class InvalidDocument(SourceError):
+    """A document body that does not validate."""
+
+    status = 422
