@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from api import metrics
 from api.deps import IndexState
 from api.errors import install
 from api.routes import documents, operations, retrieval
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
     app.state.index_state = IndexState(settings)
     app.state.index_state.index = index
     install(app)
+    metrics.install(app)
     for module in (operations, retrieval, documents):
         app.include_router(module.router)
     return app

@@ -65,3 +65,16 @@ def test_ask(seeds_index: CorpusIndex, settings: Settings) -> None:
         assert client.post("/v1/ask", json={"question": "x" * 2001}).status_code == 422
         generative = client.post("/v1/ask", json={"question": "Qui préside la CCI ?", "mode": "generative"})
         assert generative.status_code == 400 and generative.json()["error"]["code"] == "no_llm_backend"
+
+
+def test_metrics(seeds_index: CorpusIndex, settings: Settings) -> None:
+    with TestClient(create_app(settings, seeds_index)) as client:
+        client.post("/v1/search", json={"query": "CCI Hauts-de-France"})
+        client.post("/v1/ask", json={"question": "Qui préside la CCI Hauts-de-France ?"})
+        client.get("/v1/documents/nope")
+        text = client.get("/metrics").text
+        assert 'rag_http_requests_total{method="POST",route="/v1/search",status="200"} 1.0' in text
+        assert 'route="/v1/documents/{doc_id}",status="404"' in text
+        assert 'rag_stage_seconds_count{stage="retrieval"} 1.0' in text
+        assert 'rag_stage_seconds_count{stage="answer"} 1.0' in text
+        assert "rag_index_documents 5.0" in text and "rag_index_chunks" in text
