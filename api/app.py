@@ -8,11 +8,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from api import metrics
+from api.access_log import AccessLog
 from api.deps import IndexState
 from api.errors import install
 from api.routes import documents, operations, retrieval
+from api.security import Guard, parse_keys
 from rag.answering.service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.errors import RagError
@@ -53,6 +56,27 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
     app.state.index_state.index = index
     install(app)
     metrics.install(app)
+    keys = parse_keys(settings.api_keys.get_secret_value()) if settings.api_keys else {}
+    app.add_middleware(
+        Guard,
+        keys=keys,
+        rate_per_minute=settings.rate_limit_per_minute,
+        max_concurrency=settings.max_concurrency,
+        max_body=settings.max_body_bytes,
+        max_upload=settings.max_upload_bytes,
+    )
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["authorization", "content-type"],
+            max_age=600,
+        )
+    if settings.access_log:
+        state = app.state.index_state
+        app.add_middleware(AccessLog, index_version=lambda: state.index.version if state.index else "none")
     for module in (operations, retrieval, documents):
         app.include_router(module.router)
     return app

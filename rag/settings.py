@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     llm_breaker_reset: float = Field(30.0, ge=0, le=3600)
 
     max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest document upload (bytes).")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body of other routes (bytes).")
+    api_keys: SecretStr | None = Field(
+        None, description="Comma-separated KEY[:admin|:query]; when set, every non-public route needs a key."
+    )
+    rate_limit_per_minute: float = Field(0, ge=0, description="Requests per minute per key (0: unlimited).")
+    max_concurrency: int = Field(32, ge=1, le=10_000, description="Requests served at once; more get 503.")
+    cors_origins: str = Field("", description="Comma-separated origins allowed to call the API from a browser.")
+    access_log: bool = Field(True, description="One JSON line per request on the rag.access logger.")
+    log_questions: bool = Field(False, description="Include question text in access logs.")
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
