@@ -14,7 +14,7 @@ from api import metrics
 from api.access_log import AccessLog
 from api.deps import IndexState
 from api.errors import install
-from api.routes import documents, operations, retrieval
+from api.routes import chat, documents, operations, retrieval
 from api.security import Guard, parse_keys
 from rag.answering.service import AnswerService
 from rag.corpus_index import CorpusIndex
@@ -77,6 +77,6 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
     if settings.access_log:
         state = app.state.index_state
         app.add_middleware(AccessLog, index_version=lambda: state.index.version if state.index else "none")
-    for module in (operations, retrieval, documents):
+    for module in (operations, retrieval, documents, chat):
         app.include_router(module.router)
     return app

@@ -23,7 +23,6 @@ from typing import Any
 
 import anyio
 from fastapi import APIRouter
-from fastapi.responses import Response
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
@@ -115,16 +114,25 @@ async def chat_completions(body: ChatCompletionRequest, state: StateDep, answers
     mode = mode_of(body.model, state)
     question = check_question(body.question)
     history = body.history
-    query = standalone_query([*history, {"role": "user", "content": question}])
-    chunks = Chunks(body, answers.index.version)
+    chunks = await run_in_threadpool(Chunks, body, answers.index.version)  # counts the prompt tokens
     temperature = body.temperature if body.temperature is not None else 0.0
-    search = {"top_k": body.top_k, "method": body.method, "filters": body.filters}
 
     if mode == "extractive":
-        answer = await run_in_threadpool(answers.extractive.answer, question, query=query, **search)
-        return EventSourceResponse(_in_thread(replayed(chunks, answer)), sep="\n") if body.stream else chunks.whole(answer)
+        answer = await run_in_threadpool(
+            answers.ask,
+            question,
+            mode="extractive",
+            history=history,
+            top_k=body.top_k,
+            method=body.method,
+            filters=body.filters,
+        )
+        return (
+            EventSourceResponse(_in_thread(replayed(chunks, answer)), sep="\n") if body.stream else chunks.whole(answer)
+        )
 
     generator = answers.generator()
+    query = standalone_query([*history, {"role": "user", "content": question}])  # as AnswerService.ask builds it
     if not body.stream:
         answer = await run_in_threadpool(
             generator.answer,
@@ -133,10 +141,20 @@ async def chat_completions(body: ChatCompletionRequest, state: StateDep, answers
             history=history,
             temperature=temperature,
             max_tokens=body.completion_budget,
-            **search,
+            top_k=body.top_k,
+            method=body.method,
+            filters=body.filters,
         )
         return chunks.whole(answer)
-    prepared = await run_in_threadpool(generator.prepare, question, query=query, history=history, **search)
+    prepared = await run_in_threadpool(
+        generator.prepare,
+        question,
+        query=query,
+        history=history,
+        top_k=body.top_k,
+        method=body.method,
+        filters=body.filters,
+    )
     events = (
         replayed(chunks, prepared)
         if isinstance(prepared, Answer)
@@ -278,6 +296,3 @@ async def _in_thread(events: Iterator[str]) -> AsyncIterator[str]:
         if close is not None:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(close)
-
-
-__all__ = ["EXTRACTIVE_MODEL", "ModelNotFound", "Response", "mode_of", "router", "served_models"]
