@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install llm-server serve test test-fast test-llm lint format bench eval-piaf clean
+.PHONY: install llm-server serve test test-fast test-llm lint format bench eval eval-piaf clean
 
 install: $(VENV)/.installed
 
@@ -45,8 +45,12 @@ format: install
 bench: install
 	$(PY) bench/seeds_bench.py
 
+# The gold-set suite and its regression gate against the committed baseline.
+eval: install
+	$(VENV)/bin/rag eval --compare eval/reports/baseline.json
+
 eval-piaf: install
-	$(PY) eval/piaf_retrieval.py
+	$(VENV)/bin/rag eval piaf
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

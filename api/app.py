@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,9 +14,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import metrics
 from api.access_log import AccessLog
 from api.deps import IndexState
-from api.errors import install
+from api.errors import ERROR_SCHEMA, install
 from api.routes import chat, documents, operations, retrieval
-from api.security import Guard, parse_keys
+from api.security import PUBLIC_PATHS, Guard, needs_admin, parse_keys
 from rag.answering.service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.errors import RagError
@@ -79,4 +80,30 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
         app.add_middleware(AccessLog, index_version=lambda: state.index.version if state.index else "none")
     for module in (operations, retrieval, documents, chat):
         app.include_router(module.router)
+    document_guard(app)
     return app
+
+
+def document_guard(app: FastAPI) -> None:
+    """List the statuses the :class:`Guard` middleware answers (401, 403, 413, 429, 503) in every guarded
+    operation of the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = generate()
+            for path, operations in schema.get("paths", {}).items():
+                if path in PUBLIC_PATHS:
+                    continue
+                for method, operation in operations.items():
+                    codes = [401, 429, 503]
+                    if method in ("post", "put", "patch"):
+                        codes.append(413)
+                    if needs_admin(method.upper(), path):
+                        codes.append(403)
+                    for code in codes:
+                        operation.setdefault("responses", {}).setdefault(str(code), ERROR_SCHEMA)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from rag.answering.models import Answer
 from rag.corpus_index import MAX_QUERY_CHARS
@@ -32,7 +32,7 @@ class AskRequest(BaseModel):
     mode: Literal["extractive", "generative"] | None = None
     method: Literal["hybrid", "dense", "lexical"] = "hybrid"
     filters: Filters | None = None
-    debug: bool = False
+    debug: StrictBool = False
 
 
 class AskResponse(Answer):

@@ -10,6 +10,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
+from eval.cli import eval_app
 from rag.errors import RagError
 from rag.settings import Settings, get_settings
 from rag.threads import limit_threads
@@ -22,6 +23,7 @@ app = typer.Typer(
 )
 index_app = typer.Typer(help="Build and maintain the index.", no_args_is_help=True)
 app.add_typer(index_app, name="index")
+app.add_typer(eval_app, name="eval")
 
 IndexOpt = Annotated[Path | None, typer.Option("--index", help="Index directory (default: RAG_INDEX_DIR).")]
 EmbedderOpt = Annotated[str | None, typer.Option("--embedder", help="Embedder name (default: RAG_EMBEDDER).")]
@@ -139,7 +141,7 @@ def search(
     from pydantic import ValidationError
 
     from rag.corpus_index import CorpusIndex
-    from rag.filters import Filters
+    from rag.filters import DATE_HELP, Filters
     from rag.serialize import search_response
 
     if method not in ("hybrid", "dense", "lexical"):
@@ -147,7 +149,8 @@ def search(
     try:
         filters = Filters(document_ids=document or None, published_after=after, published_before=before)
     except ValidationError as exc:
-        _fail(exc.errors()[0]["msg"])
+        first = exc.errors()[0]
+        _fail(f"--after/--before: {DATE_HELP}" if str(first["loc"][0]).startswith("published") else first["msg"])
     target = CorpusIndex.load(_settings(index))
     hits = target.search(query, top_k=k, method=method, filters=filters)  # type: ignore[arg-type]
     if as_json:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from rag.models import Document
 
-_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+DATE_HELP = "dates are ISO: YYYY, YYYY-MM or YYYY-MM-DD"
+_DATE = re.compile(r"^[0-9]{4}(-[0-9]{2}(-[0-9]{2})?)?$")
 
 
 class Filters(BaseModel):
@@ -18,15 +19,8 @@ class Filters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     document_ids: list[str] | None = Field(None, max_length=1000)
-    published_after: str | None = None
-    published_before: str | None = None
-
-    @field_validator("published_after", "published_before")
-    @classmethod
-    def _iso(cls, value: str | None) -> str | None:
-        if value is not None and not _DATE.match(value):
-            raise ValueError("dates are ISO: YYYY, YYYY-MM or YYYY-MM-DD")
-        return value
+    published_after: str | None = Field(None, pattern=_DATE.pattern, description=DATE_HELP)
+    published_before: str | None = Field(None, pattern=_DATE.pattern, description=DATE_HELP)
 
     def is_empty(self) -> bool:
         """Whether no restriction is set."""

@@ -90,7 +90,28 @@ def get_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/documents", status_code=201, responses=_ERRORS)
+_UPLOAD = {
+    "type": "object",
+    "required": ["file"],
+    "properties": {"file": {"type": "string", "format": "binary"}, "id": {"type": "string"}},
+    "additionalProperties": False,
+}
+
+
+@router.post(
+    "/v1/documents",
+    status_code=201,
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": DocumentIn.model_json_schema()},
+                "multipart/form-data": {"schema": _UPLOAD},
+            },
+        }
+    },
+)
 async def add_document(request: Request, state: StateDep, index: IndexDep) -> dict[str, Any]:
     """Add or replace a document: JSON ``{"id"?, "text", "title"?, "metadata"?}`` or a multipart upload of a
     .txt/.md/.html file (field ``file``; its stem is the id unless an ``id`` field is given). Answered once

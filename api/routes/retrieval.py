@@ -15,7 +15,7 @@ from rag.serialize import search_response
 router = APIRouter()
 
 
-@router.post("/v1/search", tags=["retrieval"], responses={422: ERROR_SCHEMA, 503: ERROR_SCHEMA})
+@router.post("/v1/search", tags=["retrieval"], responses={400: ERROR_SCHEMA, 422: ERROR_SCHEMA, 503: ERROR_SCHEMA})
 def search(body: SearchRequest, index: IndexDep, request: Request) -> dict[str, Any]:
     """Hybrid, dense or lexical search; each hit carries its per-stage ranks and scores."""
     began = time.perf_counter()

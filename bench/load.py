@@ -1,0 +1,359 @@
+"""HTTP load test: the real server (uvicorn, default e5 embedder, an index built from seeds/) under concurrent
+``POST /v1/search`` and ``POST /v1/ask`` (extractive) traffic.
+
+The server is started on 127.0.0.1 with a temporary index and embedding-cache directory, the load waits for
+``/ready``, warms up with a few questions that are not measured, then drives each route for ``--duration``
+seconds over ``--connections`` concurrent keep-alive connections and prints, per route: requests,
+throughput, p50/p99 latency (client side, nearest rank) and the count of non-2xx answers or transport errors.
+The server is stopped at the end, whatever happens.
+
+Query vectors are cached by the index (the last 512 distinct queries), so the questions are realistic French
+(and a few English) questions about the seed articles, each asked in several phrasings: the stream of
+queries cycles through more than 512 distinct strings, and every request pays for its embedding. With
+``--repeat-one`` the same routes are measured again with a single repeated question (the cached case).
+
+Run: ``.venv/bin/python bench/load.py [--duration 30] [--connections 8] [--repeat-one] [--json PATH]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+QUERY_CACHE_SIZE = 512
+"""Distinct queries the index remembers vectors for (``CorpusIndex.embed_query``)."""
+REQUEST_TIMEOUT = 30.0
+MAX_REQUESTS_PER_ROUTE = 200_000
+"""A hard bound on the requests of one route, whatever the duration."""
+
+QUESTIONS = [
+    # 000: Rouen Normandy Invest, the "Choose Rouen" evening about AI
+    "Qui préside Rouen Normandy Invest ?",
+    "Quel était le thème de la soirée Choose Rouen ?",
+    "Où s'est tenue la soirée Choose Rouen ?",
+    "Quand a eu lieu la soirée annuelle de Rouen Normandy Invest ?",
+    "Que pense Bernard Leroy de l'arrivée d'Internet et d'Amazon ?",
+    "Qui préside l'agglomération Seine Eure ?",
+    "Quel est le rôle de l'agence d'attractivité rouennaise ?",
+    "Que dit Nicolas Mayer-Rossignol sur le potentiel de la métropole de Rouen ?",
+    "Comment les entreprises normandes doivent-elles s'emparer de l'IA ?",
+    "Pourquoi l'intelligence artificielle est-elle qualifiée de révolution ?",
+    "Qui finance Rouen Normandy Invest ?",
+    "Quelle école accueillait la soirée Choose Rouen ?",
+    # 001: Hauts-de-France, the "Vallée de l'IA"
+    "Qui préside la CCI Hauts-de-France ?",
+    "Qu'est-ce que la Vallée de l'IA ?",
+    "Combien de projets de centres de données sont prévus dans les Hauts-de-France ?",
+    "Qui dirige l'entreprise Vekia ?",
+    "Depuis quand la Cité de l'IA fait-elle de l'évangélisation auprès des entreprises ?",
+    "De quelles ressources les projets de data centers ont-ils besoin ?",
+    "Quel sommet s'est tenu en février sur l'intelligence artificielle ?",
+    "Après la Vallée de la batterie, quelle ambition affichent les Hauts-de-France ?",
+    "Les entreprises des Hauts-de-France suivent-elles le mouvement de l'IA ?",
+    "Quels méga-projets se sont implantés dans les Hauts-de-France ?",
+    # 002: la Cité de l'IA
+    "Qui a lancé la Cité de l'IA ?",
+    "En quelle année la Cité de l'IA a-t-elle été créée ?",
+    "Combien d'entreprises la Cité de l'IA a-t-elle sensibilisées ?",
+    "Qui est Yolène Splingart ?",
+    "Combien de postes sont à pourvoir en formation et recrutement dans les Hauts-de-France ?",
+    "Quel métier manque le plus selon la Cité de l'IA ?",
+    "Qui préside la Cité de l'IA ?",
+    "Quel rôle joue le Medef Lille Métropole dans la Cité de l'IA ?",
+    "Pourquoi faut-il s'acculturer à l'IA avant d'en faire un levier de compétitivité ?",
+    "Quel outil symbolise la révolution de l'IA générative ?",
+    "Tous les secteurs d'activité sont-ils concernés par l'IA ?",
+    # 003: Auvergne-Rhône-Alpes, the State-Region roadmap
+    "Qui a signé la feuille de route État-Région sur l'intelligence artificielle ?",
+    "Où a été signée la feuille de route sur l'IA en Auvergne-Rhône-Alpes ?",
+    "Quand a été signée la feuille de route État-Région en Auvergne-Rhône-Alpes ?",
+    "Quelle est la spécialité de la société Bluecime ?",
+    "Combien d'entreprises fournissent des solutions en IA en Auvergne-Rhône-Alpes ?",
+    "Quel institut est classé premier en France au classement de Shanghai en informatique ?",
+    "Quels organismes de recherche sont cités en Auvergne-Rhône-Alpes ?",
+    "Qui est Catherine Staron ?",
+    "Quel est le rang industriel de la région Auvergne-Rhône-Alpes en France ?",
+    "Sur quel type d'IA la région AuRA est-elle leader ?",
+    "Quel est le rôle de Sylvain Pelleteret ?",
+    "Quels champs connexes à l'IA sont mentionnés pour la recherche en AuRA ?",
+    # 004: CCI Aix-Marseille Provence, rIAlity
+    "Quel est le projet de la CCI Aix-Marseille Provence ?",
+    "Quelle est la surface du lieu rIAlity ?",
+    "Qui préside la CCI Aix-Marseille Provence ?",
+    "Quelles entreprises soutiennent le projet rIAlity ?",
+    "Qui est Laurence Lafont ?",
+    "Sur combien d'axes Microsoft accompagne-t-il le projet rIAlity ?",
+    "Quand le lieu rIAlity sera-t-il livré ?",
+    "Comment rIAlity veut-il donner aux petites entreprises les moyens des grands groupes ?",
+    "Quels événements sont prévus dans le cadre de rIAlity ?",
+    # across the corpus
+    "Quelles régions françaises misent sur l'intelligence artificielle ?",
+    "Comment les CCI accompagnent-elles les PME dans l'IA ?",
+]
+ENGLISH_QUESTIONS = [
+    "Who chairs the Hauts-de-France chamber of commerce?",
+    "What is the rIAlity project in Marseille?",
+    "Which companies support AI projects in French regions?",
+    "When was the Cité de l'IA founded?",
+    "How many AI companies are there in Auvergne-Rhône-Alpes?",
+]
+PHRASINGS = [
+    "{q}",
+    "Selon les articles, {l}",
+    "D'après les documents, {l}",
+    "Peux-tu me dire : {l}",
+    "Question : {q}",
+    "Je voudrais savoir : {l}",
+    "Dans le corpus, {l}",
+    "Rappelle-moi : {l}",
+    "{q} Merci.",
+    "Sais-tu {l}",
+    "{q} Réponds brièvement.",
+    "{q} Cite tes sources.",
+]
+"""Ways of asking a French question: each question in each phrasing is a distinct query (``{l}``: the
+question, first letter lower-cased)."""
+ENGLISH_PHRASINGS = ["{q}", "According to the articles: {q}", "{q} Please cite your sources."]
+WARMUP = ["Bonjour, de quoi parlent ces articles ?", "intelligence artificielle", "Quels projets d'IA en France ?"]
+"""Asked once per route before measuring (never measured, never in the measured stream)."""
+REPEATED = "Qui préside la CCI Hauts-de-France ?"
+
+
+def queries() -> list[str]:
+    """Every question in every phrasing, each distinct string once, in an order that spreads the topics."""
+    out: list[str] = []
+    for i, phrasing in enumerate(PHRASINGS):
+        out += [phrasing.format(q=q, l=q[0].lower() + q[1:]) for q in QUESTIONS]
+        if i < len(ENGLISH_PHRASINGS):
+            out += [ENGLISH_PHRASINGS[i].format(q=q) for q in ENGLISH_QUESTIONS]
+    return list(dict.fromkeys(out))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+@dataclass
+class RouteResult:
+    """What one route did under load."""
+
+    route: str
+    case: str
+    duration_s: float
+    connections: int
+    requests: int = 0
+    non_2xx: int = 0
+    errors: int = 0
+    distinct_queries: int = 0
+    throughput_rps: float = 0.0
+    p50_ms: float = 0.0
+    p90_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def _body(route: str, query: str) -> dict[str, Any]:
+    if route == "/v1/search":
+        return {"query": query, "top_k": 5, "method": "hybrid"}
+    return {"question": query, "top_k": 5, "mode": "extractive"}
+
+
+async def drive(
+    client: httpx.AsyncClient, route: str, stream: Iterator[str], *, duration: float, connections: int, case: str
+) -> RouteResult:
+    """``connections`` workers posting to ``route`` back to back for ``duration`` seconds."""
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    sent: set[str] = set()
+    result = RouteResult(route=route, case=case, duration_s=duration, connections=connections)
+    began = time.perf_counter()
+    deadline = began + duration
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline and result.requests < MAX_REQUESTS_PER_ROUTE:
+            query = next(stream)
+            sent.add(query)
+            start = time.perf_counter()
+            try:
+                response = await client.post(route, json=_body(route, query))
+                await response.aread()
+                status = str(response.status_code)
+            except httpx.HTTPError as exc:
+                status = type(exc).__name__
+            latencies.append(time.perf_counter() - start)
+            result.requests += 1
+            statuses[status] = statuses.get(status, 0) + 1
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    elapsed = time.perf_counter() - began
+    result.duration_s = round(elapsed, 2)
+    result.statuses = statuses
+    result.non_2xx = sum(n for s, n in statuses.items() if not (s.isdigit() and s.startswith("2")))
+    result.errors = sum(n for s, n in statuses.items() if not s.isdigit())
+    result.distinct_queries = len(sent)
+    result.throughput_rps = round(result.requests / elapsed, 1)
+    ms = [x * 1000 for x in latencies]
+    result.p50_ms, result.p90_ms, result.p99_ms = (round(percentile(ms, q), 1) for q in (50, 90, 99))
+    result.max_ms = round(max(ms, default=0.0), 1)
+    return result
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server(work: Path, *, embedder: str, threads: int, ready_timeout: float) -> Iterator[str]:
+    """A uvicorn process on 127.0.0.1 serving an index built from seeds/ in ``work``; stopped on exit."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAG_")}
+    env.update(
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        RAG_EMBEDDER=embedder,
+        RAG_INDEX_DIR=str(work / "index"),
+        RAG_SEEDS_DIR=str(ROOT / "seeds"),
+        RAG_EMBED_CACHE_DIR=str(work / "embed-cache"),
+        RAG_THREADS=str(threads),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+    )
+    port = _free_port()
+    log_path = work / "server.log"
+    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            began = time.monotonic()
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"the server exited ({process.returncode}): {log_path.read_text()[-2000:]}")
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() - began > ready_timeout:
+                    raise RuntimeError(f"the server was not ready within {ready_timeout:.0f}s")
+                time.sleep(0.25)
+            print(f"server ready on {url} in {time.monotonic() - began:.1f}s (embedder {embedder})", file=sys.stderr)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+async def run(url: str, args: argparse.Namespace) -> list[RouteResult]:
+    """Warm up, then measure each route with distinct queries (and with one repeated query if asked)."""
+    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+    results: list[RouteResult] = []
+    distinct = queries()
+    stream = itertools.cycle(distinct)  # one stream for all routes: a query comes back only after len(distinct)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT) as client:
+        for route in args.routes:
+            for question in WARMUP:
+                (await client.post(route, json=_body(route, question))).raise_for_status()
+        for route in args.routes:
+            results.append(
+                await drive(
+                    client, route, stream, duration=args.duration, connections=args.connections, case="distinct"
+                )
+            )
+        if args.repeat_one:
+            for route in args.routes:
+                results.append(
+                    await drive(
+                        client,
+                        route,
+                        itertools.repeat(REPEATED),
+                        duration=args.duration,
+                        connections=args.connections,
+                        case="repeat-one",
+                    )
+                )
+    return results
+
+
+def report(results: list[RouteResult]) -> str:
+    """The results as a text table."""
+    header = f"{'route':<12} {'case':<10} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} "
+    header += f"{'p99 ms':>7} {'max ms':>7} {'non-2xx':>7} {'distinct':>8}"
+    lines = [header]
+    for r in results:
+        lines.append(
+            f"{r.route:<12} {r.case:<10} {r.requests:>8} {r.throughput_rps:>7.1f} {r.p50_ms:>7.1f} {r.p90_ms:>7.1f} "
+            f"{r.p99_ms:>7.1f} {r.max_ms:>7.1f} {r.non_2xx:>7} {r.distinct_queries:>8}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Parse the arguments, start the server, run the load, print (and optionally save) the results."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per route (default 30)")
+    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
+    parser.add_argument("--routes", nargs="+", default=["/v1/search", "/v1/ask"], choices=["/v1/search", "/v1/ask"])
+    parser.add_argument("--repeat-one", action="store_true", help="also measure one repeated (cached) question")
+    parser.add_argument("--embedder", default="e5", help="the server's embedder (default e5)")
+    parser.add_argument("--threads", type=int, default=0, help="the server's RAG_THREADS (0: all cores)")
+    parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for /ready")
+    parser.add_argument("--json", type=Path, help="write the results and the setup as JSON to this path")
+    args = parser.parse_args()
+    if not 0 < args.duration <= 600 or not 1 <= args.connections <= 256:
+        parser.error("--duration must be in (0, 600] and --connections in [1, 256]")
+    distinct = len(queries())
+    if distinct <= QUERY_CACHE_SIZE:
+        parser.error(f"only {distinct} distinct queries: the stream would hit the query cache")
+
+    with (
+        tempfile.TemporaryDirectory(prefix="rag-load-") as tmp,
+        server(Path(tmp), embedder=args.embedder, threads=args.threads, ready_timeout=args.ready_timeout) as url,
+    ):
+        results = asyncio.run(run(url, args))
+
+    print(report(results))
+    if args.json:
+        setup = {
+            "embedder": args.embedder,
+            "threads": args.threads,
+            "connections": args.connections,
+            "duration_s": args.duration,
+            "distinct_queries": distinct,
+            "questions": len(QUESTIONS) + len(ENGLISH_QUESTIONS),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+        }
+        payload = {"setup": setup, "results": [asdict(r) for r in results]}
+        args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

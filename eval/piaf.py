@@ -1,0 +1,168 @@
+"""PIAF evaluation for ``rag eval piaf``: passage retrieval (lexical, dense, hybrid) and extractive answers.
+
+Builds (or reuses) an index of PIAF's 1,518 passages under ``data/piaf-index-<embedder>`` with
+``eval.piaf_retrieval.open_or_build``, runs the 300-question CI sample (``full``: all 7,569 questions) and
+writes ``piaf.json`` / ``piaf.md``. Retrieval is scored at passage level (a passage is found at its best-ranked
+chunk; 30 chunks fetched to rank 10 passages), answers by containment and SQuAD F1 / EM of the shortest
+answer span; an abstention counts as a miss (every PIAF question has its answer in the corpus).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from eval.metrics import contains_answer, squad_scores
+from eval.piaf_retrieval import DEFAULT_DATA, ROOT, evaluate_retrieval, load_queries, open_or_build
+from eval.report import markdown_table, ms
+
+ANSWER_K = 5
+
+PUBLISHED_MTEB: dict[str, Any] = {
+    "status": "not listed",
+    "note": (
+        "No published MTEB figure comparable with this benchmark (French passage retrieval, nDCG@10) was found "
+        "in the stored documentation for either candidate: the searches (MTEB leaderboard, the "
+        "multilingual-e5-small and all-MiniLM-L6-v2 model cards) returned the model cards' metadata and "
+        "aggregate leaderboard pages without a per-model French retrieval score that could be quoted reliably."
+    ),
+    "consulted": [
+        "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2/blob/97ef89b0452be49b401bb722c776152b035909e7/README.md",
+        "https://huggingface.co/datasets/mteb/results/tree/e19f98e64b68c572a8e4d44937d18cde07a2e2ee/multilingual-e5-small",
+        "https://d6108366.hf-mirror.com/papers/2402.05672.md",
+    ],
+}
+"""Published MTEB figures of the candidate embedders, for reference — only what the stored docs state."""
+
+
+def evaluate_answers(service: Any, queries: list[dict[str, Any]], *, progress: bool = False) -> dict[str, Any]:
+    """Containment, SQuAD F1/EM, abstention rate, median length and latency of extractive hybrid answers."""
+    from tqdm import tqdm
+
+    from rag.errors import RagError
+
+    found = abstained = 0
+    f1_total = em_total = 0.0
+    lengths: list[int] = []
+    latencies: list[float] = []
+    for query in tqdm(queries, desc="PIAF answers", unit="q", file=sys.stderr, disable=not progress, leave=False):
+        answers = [str(a) for a in query["answers"]]
+        began = time.perf_counter()
+        try:
+            answer = service.ask(str(query["text"]), mode="extractive", top_k=ANSWER_K, method="hybrid")
+        except RagError:
+            answer = None
+        latencies.append((time.perf_counter() - began) * 1000)
+        if answer is None or not answer.answerable:
+            abstained += 1
+            continue
+        lengths.append(len(answer.answer))
+        found += contains_answer(answer.answer, answers)
+        f1, em = squad_scores(answer.answer, answers)
+        f1_total += f1
+        em_total += em
+    n = max(1, len(queries))
+    return {
+        "questions": len(queries),
+        "containment": found / n,
+        "f1": f1_total / n,
+        "em": em_total / n,
+        "abstention": abstained / n,
+        "median_chars": statistics.median(lengths) if lengths else None,
+        "p50_ms": statistics.median(latencies) if latencies else None,
+    }
+
+
+def run_piaf(
+    *,
+    data: Path = DEFAULT_DATA,
+    full: bool = False,
+    embedder: str | None = None,
+    index_dir: Path | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build or reuse the PIAF index, then score retrieval and answers; the report as a dict."""
+    from rag.answering.service import AnswerService
+    from rag.settings import Settings, get_settings
+
+    began = time.perf_counter()
+    base = get_settings()
+    settings = Settings(**{**base.model_dump(), **({"embedder": embedder} if embedder else {})})
+    settings = settings.model_copy(update={"index_dir": index_dir or ROOT / "data" / f"piaf-index-{settings.embedder}"})
+    index = open_or_build(settings, data / "corpus.jsonl")
+    indexed = time.perf_counter()
+    queries, qrels = load_queries(data, full)
+    retrieval = evaluate_retrieval(index, queries, qrels, progress=progress)
+    index.clear_query_cache()
+    answers = evaluate_answers(AnswerService(index, settings), queries, progress=progress)
+    return {
+        "suite": "piaf",
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "data": str(data),
+        "sample": "full" if full else "ci300",
+        "questions": len(queries),
+        "passages": len(index.documents),
+        "chunks": len(index.chunks),
+        "embedder": settings.embedder,
+        "index_dir": str(settings.index_dir),
+        "retrieval": retrieval,
+        "answers": {"method": "hybrid", "mode": "extractive", "top_k": ANSWER_K, **answers},
+        "published_mteb": PUBLISHED_MTEB,
+        "seconds": {
+            "index": round(indexed - began, 1),
+            "evaluation": round(time.perf_counter() - indexed, 1),
+            "total": round(time.perf_counter() - began, 1),
+        },
+    }
+
+
+def piaf_markdown(report: dict[str, Any]) -> str:
+    """The PIAF report as Markdown tables."""
+    rows = [
+        [m, r["ndcg@10"], r["r@1"], r["r@5"], r["r@10"], r["mrr@10"], ms(r["p50_ms"]), int(r["unsearchable"])]
+        for m, r in report["retrieval"].items()
+    ]
+    a = report["answers"]
+    mteb = report["published_mteb"]
+    lines = [
+        f"# PIAF evaluation ({report['sample']})",
+        "",
+        f"{report['questions']} questions against {report['passages']} passages ({report['chunks']} chunks), "
+        f"embedder `{report['embedder']}`; {report['seconds']['total']:.0f} s in all "
+        f"(index {report['seconds']['index']:.0f} s), {report['created_at']}.",
+        "",
+        "## Retrieval (passage level; a passage is found at its best-ranked chunk)",
+        "",
+        markdown_table(["method", "nDCG@10", "R@1", "R@5", "R@10", "MRR@10", "p50 ms", "unsearchable"], rows),
+        "",
+        "The `lexical` row is plain BM25 (French analyzer, title indexed with each chunk), measured here.",
+        "",
+        f"## Answers ({a['mode']}, {a['method']}, top {a['top_k']}; an abstention counts as a miss)",
+        "",
+        markdown_table(
+            ["containment", "F1", "EM", "abstention", "median chars", "p50 ms"],
+            [[a["containment"], a["f1"], a["em"], a["abstention"], a["median_chars"], ms(a["p50_ms"])]],
+        ),
+        "",
+        "## Published MTEB figures of the candidate embedders",
+        "",
+        f"{mteb['status'].capitalize()}. {mteb['note']}",
+        "",
+        *[f"- consulted: <{url}>" for url in mteb["consulted"]],
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_piaf(report: dict[str, Any], out: Path, name: str = "piaf") -> tuple[Path, Path]:
+    """Write ``<name>.json`` and ``<name>.md`` under ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / f"{name}.json", out / f"{name}.md"
+    json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    md_path.write_text(piaf_markdown(report), encoding="utf-8")
+    return json_path, md_path
