@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import IndexDep, StateDep
+from api.deps import IndexDep
 from api.errors import ERROR_SCHEMA
 from rag.errors import RagError, SourceError
 from rag.ingest import make_document, parse_bytes
@@ -29,13 +29,6 @@ class DocumentIn(BaseModel):
     text: str = Field(min_length=1)
     title: str | None = Field(None, max_length=500)
     metadata: dict[str, Any] | None = None
-
-
-class PayloadTooLarge(RagError):
-    """An upload over ``RAG_MAX_UPLOAD_BYTES``."""
-
-    code = "payload_too_large"
-    status = 413
 
 
 class UnsupportedMedia(RagError):
@@ -112,19 +105,14 @@ _UPLOAD = {
         }
     },
 )
-async def add_document(request: Request, state: StateDep, index: IndexDep) -> dict[str, Any]:
+async def add_document(request: Request, index: IndexDep) -> dict[str, Any]:
     """Add or replace a document: JSON ``{"id"?, "text", "title"?, "metadata"?}`` or a multipart upload of a
     .txt/.md/.html file (field ``file``; its stem is the id unless an ``id`` field is given). Answered once
-    the new index generation is on disk."""
-    limit = state.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is larger than {limit} bytes")
+    the new index generation is on disk. The body size (``RAG_MAX_UPLOAD_BYTES``) is enforced by the
+    admission middleware (``api.security.Guard``) before this runs."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         raw = await request.body()
-        if len(raw) > limit:
-            raise PayloadTooLarge(f"the body is larger than {limit} bytes")
         try:
             body = DocumentIn.model_validate_json(raw)
         except ValidationError as exc:
@@ -138,9 +126,7 @@ async def add_document(request: Request, state: StateDep, index: IndexDep) -> di
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise InvalidDocument("multipart upload needs a 'file' field")
-        data = await upload.read(limit + 1)
-        if len(data) > limit:
-            raise PayloadTooLarge(f"the file is larger than {limit} bytes")
+        data = await upload.read()
         name = upload.filename.rsplit("/", 1)[-1]
         stem, _, suffix = name.rpartition(".")
         given = form.get("id")
