@@ -15,7 +15,7 @@ from api import metrics
 from api.access_log import AccessLog
 from api.deps import IndexState
 from api.errors import ERROR_SCHEMA, install
-from api.routes import chat, documents, operations, retrieval
+from api.routes import chat, documents, evaluation, operations, retrieval, widget
 from api.security import PUBLIC_PATHS, Guard, needs_admin, parse_keys
 from rag.answering.service import AnswerService
 from rag.corpus_index import CorpusIndex
@@ -39,10 +39,10 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
             try:
                 from rag.service import open_index
 
-                state.index = await asyncio.to_thread(open_index, settings, build_if_missing=True)
-            except RagError as exc:  # serve /health and a 503 /ready with the reason instead of crash-looping
-                state.problem = str(exc)
-                log.error("index not loaded: %s", exc)
+                state.index = await asyncio.to_thread(open_index, settings, build_if_missing=True, fallback=True)
+            except (RagError, OSError) as exc:  # serve /health and a 503 /ready with the reason, not a crash loop
+                state.problem = str(exc) if isinstance(exc, RagError) else f"cannot open the index: {exc}"
+                log.error("index not loaded: %s", state.problem)
         if state.index is not None and state.answers is None:
             state.answers = AnswerService(state.index, settings)
         yield
@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
     if settings.access_log:
         state = app.state.index_state
         app.add_middleware(AccessLog, index_version=lambda: state.index.version if state.index else "none")
-    for module in (operations, retrieval, documents, chat):
+    for module in (operations, retrieval, documents, chat, evaluation, widget):
         app.include_router(module.router)
     document_guard(app)
     return app

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
+from api.schemas import JsonInt
 from rag.answering.models import Citation, SeeAlso
 from rag.corpus_index import MAX_QUERY_CHARS
 from rag.filters import Filters
@@ -77,7 +78,7 @@ class ChatCompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     user: str | None = None
 
-    top_k: int = Field(5, ge=1, le=50, description="Passages retrieved (RAG extra)")
+    top_k: JsonInt = Field(5, ge=1, le=50, description="Passages retrieved (RAG extra)")
     filters: Filters | None = Field(None, description="Document ids and publication dates (RAG extra)")
     method: Method | None = Field(None, description="hybrid, dense or lexical; default: the service's (RAG extra)")
 

@@ -20,6 +20,8 @@ class IndexState:
         self.index: CorpusIndex | None = None
         self.answers: AnswerService | None = None
         self.problem: str = "starting: the index is loading"
+        self.draining = False
+        """Set on SIGTERM (``rag serve``): ``/ready`` answers 503 while in-flight requests finish."""
 
 
 class NotReady(RagError):

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from rag.answering.models import Answer
 from rag.corpus_index import MAX_QUERY_CHARS
 from rag.filters import Filters
+
+
+def _no_coercion(value: Any) -> Any:
+    """A JSON integer only: pydantic's lax mode would take ``"5"`` and ``true`` as 5 and 1."""
+    if isinstance(value, str | bool):
+        raise ValueError("must be an integer, not a string or a boolean")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_no_coercion)]
+"""An integer field that refuses strings and booleans, yet takes ``5.0`` (an integer in JSON Schema)."""
 
 
 class SearchRequest(BaseModel):
@@ -17,7 +28,7 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    top_k: int = Field(5, ge=1, le=50)
+    top_k: JsonInt = Field(5, ge=1, le=50)
     method: Literal["hybrid", "dense", "lexical"] = "hybrid"
     filters: Filters | None = None
 
@@ -28,7 +39,7 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
-    top_k: int = Field(5, ge=1, le=50)
+    top_k: JsonInt = Field(5, ge=1, le=50)
     mode: Literal["extractive", "generative"] | None = None
     method: Literal["hybrid", "dense", "lexical"] = "hybrid"
     filters: Filters | None = None

@@ -22,7 +22,7 @@ Message = MutableMapping[str, Any]
 ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
                    Awaitable[None]]  # fmt: skip
 
-PUBLIC_PATHS = {"/health", "/ready"}
+PUBLIC_PATHS = {"/health", "/ready", "/"}  # "/": the widget's demo page (api.routes.widget)
 PUBLIC_PREFIXES = ("/widget", "/static")
 
 
@@ -132,7 +132,7 @@ class Guard:
                     {"retry-after": str(max(1, math.ceil(wait)))},
                 )
                 return
-        limit = self.max_upload if path.startswith("/v1/documents") else self.max_body
+        limit = self.max_upload if path.startswith(("/v1/documents", "/v1/eval")) else self.max_body
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _reject(send, 413, f"the request body is larger than {limit} bytes", "payload_too_large")
@@ -146,15 +146,30 @@ class Guard:
         if saturated:
             await _reject(send, 503, "the service is saturated, retry shortly", "overloaded", {"retry-after": "1"})
             return
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            with self.lock:
+                if not released:
+                    released = True
+                    self.in_flight -= 1
+
+        async def send_then_release(message: Message) -> None:
+            # The slot is free as soon as the last byte is handed to the server: a keep-alive client's next
+            # request can arrive before this coroutine unwinds, and must not find its own slot still taken.
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                release()
+
         try:
             replay = await _read_body(receive, limit)
             if replay is None:
                 await _reject(send, 413, f"the request body is larger than {limit} bytes", "payload_too_large")
                 return
-            await self.app(scope, replay, send)
+            await self.app(scope, replay, send_then_release)
         finally:
-            with self.lock:
-                self.in_flight -= 1
+            release()
 
     def _scope_of(self, key: str) -> Scope | None:
         found: Scope | None = None

@@ -12,7 +12,14 @@ Query vectors are cached by the index (the last 512 distinct queries), so the qu
 queries cycles through more than 512 distinct strings, and every request pays for its embedding. With
 ``--repeat-one`` the same routes are measured again with a single repeated question (the cached case).
 
-Run: ``.venv/bin/python bench/load.py [--duration 30] [--connections 8] [--repeat-one] [--json PATH]``.
+Reliability mode: ``--connections 8 32`` measures every route at each concurrency; ``--warmup S`` drives the
+routes for S unmeasured seconds first; the server's resident memory (RSS) is sampled throughout, and its growth
+from the end of the warm-up to the end of the run is reported. Only 429 and 503 count as deliberate
+refusals; any other non-2xx answer or transport error is a failure, and ``--check`` (with
+``--max-rss-growth``) turns failures into a non-zero exit status.
+
+Run: ``.venv/bin/python bench/load.py [--duration 30] [--connections 8 [32]] [--warmup 0] [--repeat-one]
+[--embedder e5] [--check] [--json PATH]``.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -40,6 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 QUERY_CACHE_SIZE = 512
 """Distinct queries the index remembers vectors for (``CorpusIndex.embed_query``)."""
 REQUEST_TIMEOUT = 30.0
+DELIBERATE = {"429", "503"}
+"""Refusals the service means (rate limit, saturation, not ready): counted, not failures."""
 MAX_REQUESTS_PER_ROUTE = 200_000
 """A hard bound on the requests of one route, whatever the duration."""
 
@@ -165,6 +175,8 @@ class RouteResult:
     requests: int = 0
     non_2xx: int = 0
     errors: int = 0
+    refused: int = 0
+    """429 and 503 answers (deliberate refusals, included in ``non_2xx``)."""
     distinct_queries: int = 0
     throughput_rps: float = 0.0
     p50_ms: float = 0.0
@@ -212,6 +224,7 @@ async def drive(
     result.statuses = statuses
     result.non_2xx = sum(n for s, n in statuses.items() if not (s.isdigit() and s.startswith("2")))
     result.errors = sum(n for s, n in statuses.items() if not s.isdigit())
+    result.refused = sum(n for s, n in statuses.items() if s in DELIBERATE)
     result.distinct_queries = len(sent)
     result.throughput_rps = round(result.requests / elapsed, 1)
     ms = [x * 1000 for x in latencies]
@@ -227,9 +240,65 @@ def _free_port() -> int:
         return port
 
 
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (Linux ``/proc``; 0 where unavailable)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+class RssSampler:
+    """Samples a process's RSS every ``interval`` seconds in a thread; ``mark()`` records the current value."""
+
+    def __init__(self, pid: int, interval: float = 0.5) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.samples: list[tuple[float, int]] = []
+        self.marks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._began = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.samples.append((round(time.monotonic() - self._began, 1), rss_bytes(self.pid)))
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def mark(self, name: str) -> int:
+        """Record (and return) the RSS now under ``name``."""
+        self.marks[name] = rss_bytes(self.pid)
+        return self.marks[name]
+
+    def report(self) -> dict[str, Any]:
+        """RSS after warm-up, at the end, the peak, and the growth in percent."""
+        after = self.marks.get("after_warmup") or (self.samples[0][1] if self.samples else 0)
+        end = self.marks.get("end", 0)
+        peak = max([after, end, *(rss for _, rss in self.samples)])
+        growth = round(100.0 * (end - after) / after, 2) if after else 0.0
+        return {
+            "after_warmup_mb": round(after / 2**20, 1),
+            "end_mb": round(end / 2**20, 1),
+            "peak_mb": round(peak / 2**20, 1),
+            "growth_percent": growth,
+            "samples": len(self.samples),
+        }
+
+
 @contextlib.contextmanager
-def server(work: Path, *, embedder: str, threads: int, ready_timeout: float) -> Iterator[str]:
-    """A uvicorn process on 127.0.0.1 serving an index built from seeds/ in ``work``; stopped on exit."""
+def server(work: Path, *, embedder: str, threads: int, ready_timeout: float, on_start: Any = None) -> Iterator[str]:
+    """A uvicorn process on 127.0.0.1 serving an index built from seeds/ in ``work``; stopped on exit.
+    ``on_start(pid)`` is called once the server is ready."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAG_")}
     env.update(
         HF_HUB_OFFLINE="1",
@@ -260,6 +329,8 @@ def server(work: Path, *, embedder: str, threads: int, ready_timeout: float) -> 
                     raise RuntimeError(f"the server was not ready within {ready_timeout:.0f}s")
                 time.sleep(0.25)
             print(f"server ready on {url} in {time.monotonic() - began:.1f}s (embedder {embedder})", file=sys.stderr)
+            if on_start is not None:
+                on_start(process.pid)
             yield url
         finally:
             process.terminate()
@@ -270,9 +341,11 @@ def server(work: Path, *, embedder: str, threads: int, ready_timeout: float) -> 
                 process.wait(10)
 
 
-async def run(url: str, args: argparse.Namespace) -> list[RouteResult]:
-    """Warm up, then measure each route with distinct queries (and with one repeated query if asked)."""
-    limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
+async def run(url: str, args: argparse.Namespace, rss: RssSampler | None = None) -> list[RouteResult]:
+    """Warm up, then measure each route at each concurrency with distinct queries (and with one repeated query
+    if asked)."""
+    most = max(args.connections)
+    limits = httpx.Limits(max_connections=most, max_keepalive_connections=most)
     results: list[RouteResult] = []
     distinct = queries()
     stream = itertools.cycle(distinct)  # one stream for all routes: a query comes back only after len(distinct)
@@ -280,36 +353,44 @@ async def run(url: str, args: argparse.Namespace) -> list[RouteResult]:
         for route in args.routes:
             for question in WARMUP:
                 (await client.post(route, json=_body(route, question))).raise_for_status()
-        for route in args.routes:
-            results.append(
+        if args.warmup > 0:  # unmeasured load, so that caches and allocator pools are full before RSS is taken
+            for route in args.routes:
                 await drive(
-                    client, route, stream, duration=args.duration, connections=args.connections, case="distinct"
+                    client, route, stream, duration=args.warmup / len(args.routes), connections=most, case="warmup"
                 )
-            )
-        if args.repeat_one:
+        if rss is not None:
+            rss.mark("after_warmup")
+        for connections in args.connections:
             for route in args.routes:
                 results.append(
-                    await drive(
-                        client,
-                        route,
-                        itertools.repeat(REPEATED),
-                        duration=args.duration,
-                        connections=args.connections,
-                        case="repeat-one",
-                    )
+                    await drive(client, route, stream, duration=args.duration, connections=connections, case="distinct")
                 )
+            if args.repeat_one:
+                for route in args.routes:
+                    results.append(
+                        await drive(
+                            client,
+                            route,
+                            itertools.repeat(REPEATED),
+                            duration=args.duration,
+                            connections=connections,
+                            case="repeat-one",
+                        )
+                    )
+        if rss is not None:
+            rss.mark("end")
     return results
 
 
 def report(results: list[RouteResult]) -> str:
     """The results as a text table."""
-    header = f"{'route':<12} {'case':<10} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} "
-    header += f"{'p99 ms':>7} {'max ms':>7} {'non-2xx':>7} {'distinct':>8}"
+    header = f"{'route':<12} {'case':<10} {'conns':>5} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p90 ms':>7} "
+    header += f"{'p99 ms':>7} {'max ms':>7} {'non-2xx':>7} {'429/503':>7} {'distinct':>8}"
     lines = [header]
     for r in results:
         lines.append(
-            f"{r.route:<12} {r.case:<10} {r.requests:>8} {r.throughput_rps:>7.1f} {r.p50_ms:>7.1f} {r.p90_ms:>7.1f} "
-            f"{r.p99_ms:>7.1f} {r.max_ms:>7.1f} {r.non_2xx:>7} {r.distinct_queries:>8}"
+            f"{r.route:<12} {r.case:<10} {r.connections:>5} {r.requests:>8} {r.throughput_rps:>7.1f} {r.p50_ms:>7.1f} "
+            f"{r.p90_ms:>7.1f} {r.p99_ms:>7.1f} {r.max_ms:>7.1f} {r.non_2xx:>7} {r.refused:>7} {r.distinct_queries:>8}"
         )
     return "\n".join(lines)
 
@@ -318,7 +399,12 @@ def main() -> None:
     """Parse the arguments, start the server, run the load, print (and optionally save) the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load per route (default 30)")
-    parser.add_argument("--connections", type=int, default=8, help="concurrent connections (default 8)")
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=[8], help="concurrent connections, one run each (default 8)"
+    )
+    parser.add_argument("--warmup", type=float, default=0.0, help="seconds of unmeasured load first (default 0)")
+    parser.add_argument("--check", action="store_true", help="exit 1 on a failure (non-2xx other than 429/503)")
+    parser.add_argument("--max-rss-growth", type=float, default=10.0, help="with --check: RSS growth limit (%%)")
     parser.add_argument("--routes", nargs="+", default=["/v1/search", "/v1/ask"], choices=["/v1/search", "/v1/ask"])
     parser.add_argument("--repeat-one", action="store_true", help="also measure one repeated (cached) question")
     parser.add_argument("--embedder", default="e5", help="the server's embedder (default e5)")
@@ -326,33 +412,53 @@ def main() -> None:
     parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for /ready")
     parser.add_argument("--json", type=Path, help="write the results and the setup as JSON to this path")
     args = parser.parse_args()
-    if not 0 < args.duration <= 600 or not 1 <= args.connections <= 256:
-        parser.error("--duration must be in (0, 600] and --connections in [1, 256]")
+    if not 0 < args.duration <= 600 or not all(1 <= c <= 256 for c in args.connections) or args.warmup < 0:
+        parser.error("--duration must be in (0, 600], --connections in [1, 256] and --warmup >= 0")
     distinct = len(queries())
     if distinct <= QUERY_CACHE_SIZE:
         parser.error(f"only {distinct} distinct queries: the stream would hit the query cache")
 
+    sampler: list[RssSampler] = []
+
+    def watch(pid: int) -> None:
+        sampler.append(RssSampler(pid).__enter__())
+
     with (
         tempfile.TemporaryDirectory(prefix="rag-load-") as tmp,
-        server(Path(tmp), embedder=args.embedder, threads=args.threads, ready_timeout=args.ready_timeout) as url,
+        server(
+            Path(tmp), embedder=args.embedder, threads=args.threads, ready_timeout=args.ready_timeout, on_start=watch
+        ) as url,
     ):
-        results = asyncio.run(run(url, args))
+        try:
+            results = asyncio.run(run(url, args, sampler[0]))
+        finally:
+            sampler[0].__exit__()
+    rss = sampler[0].report()
 
     print(report(results))
+    failures = sum(r.non_2xx - r.refused for r in results)
+    print(
+        f"memory: {rss['after_warmup_mb']} MB after warm-up, {rss['end_mb']} MB at the end "
+        f"({rss['growth_percent']:+.1f} %), peak {rss['peak_mb']} MB; failures (non-2xx other than 429/503, "
+        f"transport errors): {failures}"
+    )
     if args.json:
         setup = {
             "embedder": args.embedder,
             "threads": args.threads,
             "connections": args.connections,
             "duration_s": args.duration,
+            "warmup_s": args.warmup,
             "distinct_queries": distinct,
             "questions": len(QUESTIONS) + len(ENGLISH_QUESTIONS),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "machine": platform.machine(),
         }
-        payload = {"setup": setup, "results": [asdict(r) for r in results]}
+        payload = {"setup": setup, "results": [asdict(r) for r in results], "rss": rss, "failures": failures}
         args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    if args.check and (failures or rss["growth_percent"] >= args.max_rss_growth):
+        sys.exit(f"load check failed: {failures} failures, RSS growth {rss['growth_percent']:+.1f} %")
 
 
 if __name__ == "__main__":

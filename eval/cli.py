@@ -124,9 +124,22 @@ def piaf(
     out: Annotated[Path, typer.Option("--out", help="Report folder.")] = REPORTS,
     name: Annotated[str, typer.Option("--name", help="Report name.")] = "piaf",
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    compare_to: Annotated[
+        Path | None, typer.Option("--compare", help="Baseline PIAF report: fail when a metric drops.")
+    ] = None,
+    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Allowed drop per metric.")] = (
+        DEFAULT_TOLERANCE
+    ),
+    max_seconds: Annotated[
+        float | None, typer.Option("--max-seconds", min=1.0, help="Fail when the whole run takes longer.")
+    ] = None,
 ) -> None:
-    """PIAF passage retrieval (lexical, dense, hybrid) and extractive answers; writes <out>/piaf.json and .md."""
-    from eval.piaf import run_piaf, write_piaf
+    """PIAF passage retrieval (lexical, dense, hybrid) and extractive answers; writes <out>/piaf.json and .md.
+    With ``--compare`` (and ``--max-seconds``) it is a gate: exit 1 on a drop beyond the tolerance (or a run
+    slower than the budget)."""
+    import json
+
+    from eval.piaf import compare_piaf, run_piaf, write_piaf
     from eval.piaf_retrieval import DEFAULT_DATA
     from rag.threads import limit_threads
 
@@ -149,6 +162,18 @@ def piaf(
         f"abstention {a['abstention']:.3f}"
     )
     typer.echo(f"wrote {json_path}, {md_path} ({report['seconds']['total']:.0f}s)")
+    failed = False
+    if compare_to is not None:
+        drops = compare_piaf(report, json.loads(compare_to.read_text(encoding="utf-8")), tolerance)
+        for line in drops:
+            typer.echo(f"  REGRESSION {line}")
+        typer.echo(f"gate: {'FAILED' if drops else 'passed'} against {compare_to} (tolerance {tolerance})")
+        failed = bool(drops)
+    if max_seconds is not None and report["seconds"]["total"] > max_seconds:
+        typer.echo(f"gate: FAILED, the run took {report['seconds']['total']:.0f}s (budget {max_seconds:.0f}s)")
+        failed = True
+    if failed:
+        raise typer.Exit(code=1)
 
 
 def main() -> None:

@@ -166,3 +166,30 @@ def write_piaf(report: dict[str, Any], out: Path, name: str = "piaf") -> tuple[P
     json_path.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     md_path.write_text(piaf_markdown(report), encoding="utf-8")
     return json_path, md_path
+
+
+PIAF_GATED = ("ndcg@10", "r@1", "r@5", "r@10", "mrr@10")
+"""Retrieval metrics the PIAF gate checks for every method; answers are gated on containment, F1 and EM."""
+
+
+def compare_piaf(current: dict[str, Any], baseline: dict[str, Any], tolerance: float) -> list[str]:
+    """Every gated metric that dropped by more than ``tolerance`` against ``baseline`` (empty: the gate passes).
+    Reports of different samples or embedders are not comparable: that is a failure too."""
+    drops: list[str] = []
+    for key in ("sample", "embedder"):
+        if current.get(key) != baseline.get(key):
+            return [f"{key} differs: {current.get(key)!r} vs baseline {baseline.get(key)!r}"]
+    pairs = [
+        (f"{method} {metric}", current["retrieval"].get(method, {}).get(metric), values.get(metric))
+        for method, values in baseline["retrieval"].items()
+        for metric in PIAF_GATED
+    ]
+    pairs += [
+        (f"answers {m}", current["answers"].get(m), baseline["answers"].get(m)) for m in ("containment", "f1", "em")
+    ]
+    for label, now, before in pairs:
+        if before is None:
+            continue
+        if now is None or now < before - tolerance:
+            drops.append(f"{label}: {before:.3f} -> {'missing' if now is None else f'{now:.3f}'}")
+    return drops

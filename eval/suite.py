@@ -178,21 +178,14 @@ def load_items(raw: Iterable[dict[str, Any]], documents: dict[str, str]) -> list
 # -- targets -----------------------------------------------------------------------------------------
 
 
-class InProcessTarget:
-    """The pipeline in this process over a temporary seed index built with one embedder."""
+class IndexTarget:
+    """A loaded index and its answer service in this process: ``CorpusIndex.search`` and ``AnswerService.ask``
+    timed separately. ``POST /v1/eval`` uses it on the live index."""
 
-    def __init__(self, embedder: str, seeds: Path = SEEDS, workdir: Path | None = None) -> None:
-        from rag.answering.service import AnswerService
-        from rag.service import build_index
-        from rag.settings import Settings, get_settings
-
-        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rag-eval-")
-        base = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
-        data = {**get_settings().model_dump(), "index_dir": base / f"index-{embedder}", "seeds_dir": seeds}
-        self.settings = Settings(**{**data, "embedder": embedder})
+    def __init__(self, index: Any, service: Any, embedder: str = "live") -> None:
+        self.index = index
+        self.service = service
         self.embedder = embedder
-        self.index, self.stats = build_index(self.settings, seeds)
-        self.service = AnswerService(self.index, self.settings)
 
     def documents(self) -> dict[str, str]:
         """Document id → text, from the index."""
@@ -210,12 +203,12 @@ class InProcessTarget:
         error = None
         began = time.perf_counter()
         try:
-            hits = self.index.search(question, top_k=RETRIEVAL_K, method=config.method)  # type: ignore[arg-type]
+            hits = self.index.search(question, top_k=RETRIEVAL_K, method=config.method)
         except RagError as exc:  # an unsearchable question (only stopwords): no hit
             hits, error = [], f"search: {exc}"
         searched = time.perf_counter()
         try:
-            answer = self.service.ask(question, mode=config.mode, top_k=ANSWER_K, method=config.method)  # type: ignore[arg-type]
+            answer = self.service.ask(question, mode=config.mode, top_k=ANSWER_K, method=config.method)
             text, abstained = answer.answer, not answer.answerable
             citations = [c.model_dump() for c in answer.citations]
         except RagError as exc:
@@ -233,6 +226,22 @@ class InProcessTarget:
             },
             error=error,
         )
+
+
+class InProcessTarget(IndexTarget):
+    """The pipeline in this process over a temporary seed index built with one embedder."""
+
+    def __init__(self, embedder: str, seeds: Path = SEEDS, workdir: Path | None = None) -> None:
+        from rag.answering.service import AnswerService
+        from rag.service import build_index
+        from rag.settings import Settings, get_settings
+
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rag-eval-")
+        base = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        data = {**get_settings().model_dump(), "index_dir": base / f"index-{embedder}", "seeds_dir": seeds}
+        self.settings = Settings(**{**data, "embedder": embedder})
+        index, self.stats = build_index(self.settings, seeds)
+        super().__init__(index, AnswerService(index, self.settings), embedder)
 
     def close(self) -> None:
         """Remove the temporary index."""

@@ -34,8 +34,11 @@ class VectorStore(Protocol):
     def save(self, directory: Path) -> list[str]:
         """Write the store's files into ``directory``; returns their names."""
 
+    def load(self, directory: Path) -> None:
+        """Replace the contents with what :meth:`save` wrote into ``directory``."""
+
     def info(self) -> dict[str, Any]:
-        """Parameters worth recording in the manifest."""
+        """Parameters worth recording in the manifest (``backend`` and ``kind`` first)."""
 
 
 @runtime_checkable

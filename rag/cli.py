@@ -51,17 +51,106 @@ def index_build(
     source: Annotated[Path | None, typer.Argument(help="Folder of .txt/.md/.html files or a .jsonl file.")] = None,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            metavar="ADDRESS",
+            help="Embed on a Ray cluster first (ray://HOST:10001, HOST:6379, or auto: a local instance); "
+            "needs the ray extra.",
+        ),
+    ] = None,
+    ray_threads: Annotated[int, typer.Option("--ray-threads", min=1, help="CPUs (threads) per Ray worker.")] = 1,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="Progress bar with throughput and ETA (default: on a terminal)."),
+    ] = None,
 ) -> None:
-    """Build a fresh index from SOURCE (default: the seeds folder) and publish it."""
+    """Build a fresh index from SOURCE (default: the seeds folder) and publish it.
+
+    The source is streamed and embedded in batches (RAG_EMBED_BATCH_SIZE); identical passages are stored once.
+    Embeddings are kept in a content-hash cache (RAG_EMBED_CACHE_DIR), so an interrupted build resumes where it
+    stopped when run again: finished batches come from the cache instead of the model.
+    """
+    from rag.embedders.cache import CachedEmbedder
     from rag.service import build_index
 
     settings = _settings(index, embedder)
+    src = source or settings.seeds_dir
+    show = sys.stderr.isatty() if progress is None else progress
+    embedder_obj = None
+    if ray_address is not None:
+        from rag.ray_embed import cached_embedder, embed_on_ray
+
+        embedder_obj = cached_embedder(settings)
+        ray_stats = embed_on_ray(settings, src, ray_address, threads_per_worker=ray_threads)
+        typer.echo(
+            f"ray: {ray_stats.passages} passages, {ray_stats.cached} already cached, {ray_stats.embedded} embedded "
+            f"by {ray_stats.workers} workers in {ray_stats.seconds:.1f}s ({ray_stats.passages_per_s:.1f} passages/s)"
+        )
     began = time.perf_counter()
-    built, stats = build_index(settings, source or settings.seeds_dir, progress=sys.stderr.isatty())
+    bar = _BuildProgress(src, began) if show else None
+    try:
+        built, stats = build_index(settings, src, embedder=embedder_obj, progress=bar.update if bar else False)
+    except KeyboardInterrupt:
+        if bar:
+            bar.close()
+        cached = " (their vectors are cached)" if settings.embed_cache_dir else ""
+        typer.echo(
+            f"interrupted: {bar.passages if bar else 'the'} passages embedded so far{cached}; "
+            "run the same command again to resume without re-embedding them",
+            err=True,
+        )
+        raise typer.Exit(code=130) from None
+    if bar:
+        bar.close()
+    seconds = time.perf_counter() - began
+    cache = built.embedder if isinstance(built.embedder, CachedEmbedder) else None
+    embedded = cache.misses if cache else stats.chunks - stats.duplicates
+    from_cache = f", {cache.hits} from the cache" if cache else ""
     typer.echo(
-        f"indexed {stats.documents} documents, {stats.chunks} chunks in {time.perf_counter() - began:.1f}s "
-        f"(embedding {stats.embed_seconds:.1f}s) -> {settings.index_dir} version {built.version}"
+        f"indexed {stats.documents} documents, {stats.chunks} chunks ({stats.duplicates} duplicates) in "
+        f"{seconds:.1f}s, {stats.chunks / max(seconds, 1e-9):.1f} passages/s; embedding {embedded} passages in "
+        f"{stats.embed_seconds:.1f}s ({embedded / max(stats.embed_seconds, 1e-9):.1f} passages/s){from_cache} "
+        f"-> {settings.index_dir} version {built.version}"
     )
+
+
+class _BuildProgress:
+    """A tqdm bar over the source's documents, with passages, throughput and cache hits as it goes."""
+
+    def __init__(self, source: Path, began: float) -> None:
+        from tqdm import tqdm
+
+        self.began = began
+        self.passages = 0
+        self._bar = tqdm(total=_count_documents(source), unit="doc", file=sys.stderr, dynamic_ncols=True)
+
+    def update(self, stats: Any) -> None:
+        """Called after each embedded batch with the running totals."""
+        self._bar.update(stats.documents - self._bar.n)
+        self.passages = stats.chunks
+        rate = stats.chunks / max(time.perf_counter() - self.began, 1e-9)
+        self._bar.set_postfix_str(f"{stats.chunks} passages, {rate:.1f} passages/s, {stats.duplicates} dup")
+
+    def close(self) -> None:
+        """Leave the last state on screen."""
+        self._bar.close()
+
+
+def _count_documents(source: Path) -> int | None:
+    """Documents in a source, counted without parsing them (JSONL lines, files): the bar's total for the ETA."""
+    from rag.ingest import SUFFIXES
+
+    try:
+        if source.is_dir():
+            return sum(1 for p in source.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
+        if source.suffix.lower() == ".jsonl":
+            with source.open("rb") as handle:
+                return sum(1 for line in handle if line.strip())
+        return 1 if source.is_file() else None
+    except OSError:
+        return None
 
 
 @index_app.command("info")
@@ -205,16 +294,22 @@ def serve(
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
     index: IndexOpt = None,
 ) -> None:
-    """Serve the HTTP API (builds the index from the seeds first if there is none)."""
+    """Serve the HTTP API (builds the index from the seeds first if there is none). On SIGTERM, /ready turns 503
+    for RAG_DRAIN_SECONDS while requests are still served, then in-flight requests complete and it exits 0."""
     import os
 
     import uvicorn
+
+    from api.app import create_app
+    from api.lifecycle import DrainingServer
 
     settings = _settings(index, host=host, port=port)
     if index is not None:
         os.environ["RAG_INDEX_DIR"] = str(index)
     get_settings.cache_clear()
-    uvicorn.run("api.app:create_app", factory=True, host=settings.host, port=settings.port, log_level="info")
+    api = create_app()
+    config = uvicorn.Config(api, host=settings.host, port=settings.port, log_level="info")
+    DrainingServer(config, api.state.index_state, settings.drain_seconds).run()
 
 
 def main() -> None:

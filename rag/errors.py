@@ -44,6 +44,13 @@ class IndexCorruptError(RagError):
     status = 503
 
 
+class IndexReadOnlyError(RagError):
+    """Writes are refused: an earlier generation is served because the published one is damaged."""
+
+    code = "index_read_only"
+    status = 503
+
+
 class DocumentNotFoundError(RagError):
     """A document id that the index does not hold."""
 
@@ -55,3 +62,17 @@ class UnknownComponentError(RagError):
     """A registry was asked for a name it does not know."""
 
     code = "unknown_component"
+
+
+class VectorStoreUnavailableError(RagError):
+    """The vector store cannot be reached (a Milvus server down, a wrong URI) or refused an operation."""
+
+    code = "vector_store_unavailable"
+    status = 503
+
+
+class MissingExtraError(RagError):
+    """An optional feature whose packages are not installed (``pip install 'rag[EXTRA]'``)."""
+
+    code = "missing_extra"
+    status = 501

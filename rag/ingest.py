@@ -106,6 +106,7 @@ def make_document(
     check_id(doc_id)
     if not text.strip():
         raise SourceError(f"document {doc_id!r} is empty")
+    _check_storable(doc_id, text, title, metadata)
     meta = dict(metadata or {})
     date, date_span = extract_date(text)
     skipped = find_boilerplate(text)
@@ -119,6 +120,17 @@ def make_document(
     if not any(text[s.start : s.end].strip() for s in doc.kept_spans()):
         raise SourceError(f"document {doc_id!r} has no text left once boilerplate is removed")
     return doc
+
+
+def _check_storable(doc_id: str, text: str, title: str | None, metadata: dict[str, Any] | None) -> None:
+    """Refuse what the index could not write as UTF-8 JSON: lone surrogates (``"\\ud800"`` escapes in a JSON
+    record) and metadata that is not JSON."""
+    try:
+        json.dumps([text, title, metadata or {}], ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SourceError(f"document {doc_id!r} holds an invalid code point (a lone surrogate)") from exc
+    except (TypeError, ValueError) as exc:
+        raise SourceError(f"document {doc_id!r}: metadata must be JSON ({exc})") from exc
 
 
 def check_id(doc_id: str) -> None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from rag.corpus_index import BuildStats, CorpusIndex
 from rag.embedders import Embedder
-from rag.errors import IndexMissingError, SourceError
+from rag.errors import IndexCorruptError, IndexMissingError, SourceError
 from rag.ingest import iter_source
 from rag.models import Document
 from rag.settings import Settings
@@ -27,7 +27,11 @@ def unique(docs: Iterable[Document]) -> Iterator[Document]:
 
 
 def build_index(
-    settings: Settings, source: Path, *, embedder: Embedder | None = None, progress: bool = False
+    settings: Settings,
+    source: Path,
+    *,
+    embedder: Embedder | None = None,
+    progress: bool | Callable[[BuildStats], None] = False,
 ) -> tuple[CorpusIndex, BuildStats]:
     """Build a fresh index of ``source`` and publish it; the previous index stays served until then."""
     index = CorpusIndex(settings, embedder)
@@ -35,10 +39,15 @@ def build_index(
     return index, stats
 
 
-def open_index(settings: Settings, *, embedder: Embedder | None = None, build_if_missing: bool = False) -> CorpusIndex:
-    """Load the published index; with ``build_if_missing``, build it from the seeds when there is none."""
+def open_index(
+    settings: Settings, *, embedder: Embedder | None = None, build_if_missing: bool = False, fallback: bool = False
+) -> CorpusIndex:
+    """Load the published index; with ``build_if_missing``, build it from the seeds when there is none. With
+    ``fallback``, a damaged index is served from its newest sound generation (``CorpusIndex.load``)."""
+    if settings.index_dir.exists() and not settings.index_dir.is_dir():
+        raise IndexCorruptError(f"{settings.index_dir} is not a directory: point RAG_INDEX_DIR at an index folder")
     try:
-        return CorpusIndex.load(settings, embedder)
+        return CorpusIndex.load(settings, embedder, fallback=fallback)
     except IndexMissingError:
         if not build_if_missing:
             raise

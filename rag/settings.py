@@ -34,11 +34,41 @@ class Settings(BaseSettings):
 
     chunk_tokens: int = Field(256, ge=16, le=8192, description="Token budget of a chunk (tiktoken cl100k).")
     chunk_overlap: int = Field(32, ge=0, le=4096, description="Tokens shared by consecutive chunks.")
+    dedup_passages: bool = Field(
+        True,
+        description="A passage identical to one already indexed is embedded and stored once (hits name the first).",
+    )
 
     exact_search_max: int = Field(50_000, ge=0, description="Vectors up to which FAISS search is exact.")
     hnsw_m: int = Field(32, ge=4, le=256)
     hnsw_ef_construction: int = Field(200, ge=8, le=4096)
     hnsw_ef_search: int = Field(128, ge=8, le=4096)
+    vector_store: Literal["faiss", "milvus"] = Field(
+        "faiss", description="Vector store: faiss (in process, by size) or milvus (at RAG_MILVUS_URI)."
+    )
+    faiss_approximate: Literal["hnsw", "ivfpq"] = Field(
+        "hnsw",
+        description="FAISS index past RAG_EXACT_SEARCH_MAX: hnsw (fastest) or ivfpq (PQ codes in memory, "
+        "full vectors memory-mapped for exact rescoring; for memory).",
+    )
+    ivf_nlist: int = Field(0, ge=0, le=1 << 20, description="IVF-PQ lists (0: the power of two nearest 4·√n).")
+    ivf_nprobe: int = Field(32, ge=1, le=1 << 20, description="IVF-PQ lists visited per search.")
+    pq_m: int = Field(0, ge=0, le=4096, description="IVF-PQ sub-quantizers, a divisor of the dimension (0: dim/8).")
+    pq_bits: int = Field(8, ge=1, le=12, description="IVF-PQ bits per sub-quantizer code.")
+    ivf_rerank: int = Field(10, ge=1, le=1000, description="IVF-PQ candidates rescored exactly, as a multiple of k.")
+    ivf_train_size: int = Field(100_000, ge=1000, description="Most vectors sampled to train IVF-PQ.")
+    milvus_uri: str = Field(
+        "data/milvus.db",
+        description="Milvus Lite file (a path ending in .db, embedded, no server) or the http(s):// URI of a "
+        "Milvus standalone or cluster.",
+    )
+    milvus_token: SecretStr | None = Field(None, description="Milvus token (user:password or API key).")
+    milvus_collection: str = Field(
+        "", pattern=r"^([A-Za-z_][A-Za-z0-9_]{0,200})?$", description="Collection name prefix (default: rag_<hash>)."
+    )
+    milvus_index: Literal["HNSW", "FLAT", "IVF_FLAT"] = Field(
+        "HNSW", description="Milvus vector index; HNSW uses RAG_HNSW_M / _EF_CONSTRUCTION / _EF_SEARCH."
+    )
 
     bm25_k1: float = Field(0.9, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
@@ -63,7 +93,13 @@ class Settings(BaseSettings):
     llm_breaker_failures: int = Field(3, ge=1, le=1000)
     llm_breaker_reset: float = Field(30.0, ge=0, le=3600)
 
-    max_upload_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="Largest document upload (bytes).")
+    eval_gold: Path | None = Field(
+        None, description="Gold set (JSONL) that POST /v1/eval runs when none is posted; default: the seeds set."
+    )
+
+    max_upload_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest document upload or posted gold set (bytes)."
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body of other routes (bytes).")
     api_keys: SecretStr | None = Field(
         None, description="Comma-separated KEY[:admin|:query]; when set, every non-public route needs a key."
@@ -74,10 +110,20 @@ class Settings(BaseSettings):
     access_log: bool = Field(True, description="One JSON line per request on the rag.access logger.")
     log_questions: bool = Field(False, description="Include question text in access logs.")
 
+    drain_seconds: float = Field(
+        5.0,
+        ge=0,
+        le=300,
+        description="On SIGTERM (rag serve), seconds during which /ready answers 503 while requests are still "
+        "served, before the server stops accepting connections and waits for those in flight.",
+    )
+
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
 
-    @field_validator("llm_backend", "embed_cache_dir", "embedder_model", mode="before")
+    @field_validator(
+        "llm_backend", "embed_cache_dir", "embedder_model", "eval_gold", "llm_api_key", "api_keys", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -95,6 +141,10 @@ class Settings(BaseSettings):
             raise ValueError("RAG_CHUNK_OVERLAP must be smaller than RAG_CHUNK_TOKENS")
         if self.dense_weight == 0 and self.lexical_weight == 0:
             raise ValueError("RAG_DENSE_WEIGHT and RAG_LEXICAL_WEIGHT cannot both be 0")
+        if not (self.milvus_uri.endswith(".db") or self.milvus_uri.startswith(("http://", "https://", "tcp://"))):
+            raise ValueError("RAG_MILVUS_URI must be a Milvus Lite file ending in .db or an http(s):// URI")
+        if self.eval_gold is not None and not self.eval_gold.is_file():
+            raise ValueError(f"RAG_EVAL_GOLD: no such file {self.eval_gold}")
         return self
 
 

@@ -149,3 +149,18 @@ def test_citation_check_catches_a_wrong_quote() -> None:
         verify_citations([good.model_copy(update={"quote": "Hallo"})], {"d": "Hello world"})
     with pytest.raises(CitationMismatch):
         verify_citations([good.model_copy(update={"end": 50})], {"d": "Hello world"})
+
+
+def test_typed_sentence_goes_first_only_within_the_margin(seeds_index: CorpusIndex) -> None:
+    from rag.answering.extractive import Candidate, ExtractiveAnswerer, Thresholds
+
+    answerer = ExtractiveAnswerer(seeds_index, Thresholds(typed_margin=1.5))
+
+    def cands(*pairs: tuple[float, bool]) -> list[Candidate]:
+        return [Candidate(None, i, 0, 1, score=s, typed=t) for i, (s, t) in enumerate(pairs)]  # type: ignore[arg-type]
+
+    near = cands((9.0, False), (8.0, False), (7.8, True))
+    assert [c.rank for c in answerer._typed_first(near, "number")] == [2, 0, 1]
+    far = cands((9.0, False), (7.0, True))
+    assert [c.rank for c in answerer._typed_first(far, "number")] == [0, 1]
+    assert [c.rank for c in answerer._typed_first(near, "other")] == [0, 1, 2]  # untyped questions keep order

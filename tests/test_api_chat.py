@@ -5,14 +5,11 @@ from __future__ import annotations
 import json
 import re
 import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -25,6 +22,7 @@ from rag.llm.errors import LLMUnavailable
 from rag.llm.protocol import LLMBackend
 from rag.settings import Settings
 from rag.tokens import count_tokens
+from tests.servers import serving
 
 QUESTION = "Qui préside la CCI Hauts-de-France ?"
 REPLY = "Philippe Hourdain est le président de la CCI Hauts-de-France [1] [7]. Les licornes volent [2]."
@@ -301,24 +299,6 @@ class GatedBackend(EchoBackend):
                 yield word
         finally:
             self.closed.set()
-
-
-@contextmanager
-def serving(app: FastAPI) -> Iterator[str]:
-    """``app`` behind a real uvicorn server on 127.0.0.1, in a thread; yields its base URL."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
-            time.sleep(0.02)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def test_deltas_reach_the_client_as_they_come(seeds_index: CorpusIndex, settings: Settings) -> None:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
+from eval import piaf as piaf_module
 from eval.cli import eval_app
 
 PASSAGES = {
@@ -58,3 +61,48 @@ def test_piaf_command_writes_retrieval_and_answer_figures(tmp_path: Path) -> Non
 def test_piaf_command_refuses_a_missing_corpus(tmp_path: Path) -> None:
     result = CliRunner().invoke(eval_app, ["piaf", "--data", str(tmp_path)])
     assert result.exit_code == 1 and "no PIAF corpus" in result.output
+
+
+def test_piaf_gate_passes_on_itself_and_fails_on_a_worse_baseline(tmp_path: Path) -> None:
+    data, out = _data(tmp_path / "piaf"), tmp_path / "reports"
+    args = ["piaf", "--data", str(data), "--embedder", "hashing", "--index", str(tmp_path / "index"), "--no-progress"]
+    first = CliRunner().invoke(eval_app, [*args, "--out", str(out)])
+    assert first.exit_code == 0, first.output
+    baseline = json.loads((out / "piaf.json").read_text(encoding="utf-8"))
+    (tmp_path / "same.json").write_text(json.dumps(baseline), encoding="utf-8")
+    same = CliRunner().invoke(
+        eval_app, [*args, "--out", str(out), "--name", "again", "--compare", str(tmp_path / "same.json")]
+    )
+    assert same.exit_code == 0 and "gate: passed" in same.output, same.output
+    # A baseline that was better than anything this run can reach: the gate must fail and say where.
+    better = {**baseline, "retrieval": {m: {**v, "mrr@10": 2.0} for m, v in baseline["retrieval"].items()}}
+    better["answers"] = {**baseline["answers"], "containment": 2.0}
+    (tmp_path / "better.json").write_text(json.dumps(better), encoding="utf-8")
+    worse = CliRunner().invoke(
+        eval_app, [*args, "--out", str(out), "--name", "w", "--compare", str(tmp_path / "better.json")]
+    )
+    assert worse.exit_code == 1 and "REGRESSION answers containment" in worse.output
+    assert "REGRESSION hybrid mrr@10" in worse.output and "gate: FAILED" in worse.output
+    other = {**baseline, "embedder": "e5"}
+    (tmp_path / "other.json").write_text(json.dumps(other), encoding="utf-8")
+    mismatch = CliRunner().invoke(
+        eval_app, [*args, "--out", str(out), "--name", "m", "--compare", str(tmp_path / "other.json")]
+    )
+    assert mismatch.exit_code == 1 and "embedder differs" in mismatch.output
+
+
+def test_piaf_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _data(tmp_path / "piaf")
+    args = ["piaf", "--data", str(data), "--embedder", "hashing", "--index", str(tmp_path / "index"), "--no-progress"]
+    fast = CliRunner().invoke(eval_app, [*args, "--out", str(tmp_path / "r"), "--max-seconds", "1000"])
+    assert fast.exit_code == 0 and "gate: FAILED" not in fast.output
+    real_run = piaf_module.run_piaf
+
+    def slow_run(**kwargs: Any) -> dict[str, Any]:
+        report = real_run(**kwargs)
+        report["seconds"]["total"] = 1200.0
+        return report
+
+    monkeypatch.setattr(piaf_module, "run_piaf", slow_run)
+    slow = CliRunner().invoke(eval_app, [*args, "--out", str(tmp_path / "r"), "--max-seconds", "600"])
+    assert slow.exit_code == 1 and "took 1200s (budget 600s)" in slow.output

@@ -10,7 +10,6 @@ import contextlib
 import importlib.util
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from rag.llm import (
     OpenAIBackend,
     build_messages,
 )
+from tests.servers import free_port
 
 pytestmark = pytest.mark.llm
 
@@ -66,12 +66,6 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Server:
     """A running llama-server."""
@@ -105,7 +99,7 @@ def llama_server(log_dir: Path) -> Iterator[Server]:
     assert binary.is_file(), f"{binary} does not exist"
     assert gguf.is_file(), f"{gguf} does not exist"
 
-    port = _free_port()
+    port = free_port()
     log = log_dir / f"llama-server-{port}.log"
     command = [str(binary), "-m", str(gguf), "--host", "127.0.0.1", "--port", str(port), "-c", "2048", "-t", "2"]
     with log.open("wb") as out:

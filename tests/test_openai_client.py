@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import openai
 import pytest
-from fastapi import FastAPI
 from openai import OpenAI
 from openai.types.chat import ChatCompletionMessageParam
 
-from api.app import create_app
-from api.routes import chat
-from rag.settings import Settings
+from tests.servers import free_port, server_env, stop, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "Qui préside la CCI Hauts-de-France ?"
@@ -28,48 +21,21 @@ MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": QUESTI
 READY_WITHIN = 120.0
 
 
-def chat_app() -> FastAPI:
-    """``api.app:create_app()`` with the chat router mounted: the server's factory until ``api/app.py`` mounts it."""
-    app = create_app()
-    if not _mounts_chat(app):
-        app.include_router(chat.router)
-    return app
-
-
-def _mounts_chat(app: FastAPI) -> bool:
-    return any(getattr(route, "path", None) == "/v1/chat/completions" for route in app.routes)
-
-
-def _factory() -> str:
-    """The real factory once it mounts the chat router (building the app loads no index), else :func:`chat_app`."""
-    real = create_app(Settings(_env_file=None))
-    return "api.app:create_app" if _mounts_chat(real) else "tests.test_openai_client:chat_app"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server built from the seeds with the hashing embedder and the echo LLM; stopped after the module."""
     work = tmp_path_factory.mktemp("openai-server")  # the cwd: no developer .env is read
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RAG_")}
-    env.update(
+    env = server_env(
         RAG_EMBEDDER="hashing",
         RAG_INDEX_DIR=str(work / "index"),
         RAG_SEEDS_DIR=str(ROOT / "seeds"),
         RAG_EMBED_CACHE_DIR="",
         RAG_LLM_BACKEND="echo",
         RAG_THREADS="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
-    port = _free_port()
+    port = free_port()
     log = (work / "server.log").open("wb")
-    command = [sys.executable, "-m", "uvicorn", _factory(), "--factory"]
+    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory"]
     server = subprocess.Popen(
         [*command, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=work,
@@ -79,26 +45,10 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + READY_WITHIN
-        while True:
-            if server.poll() is not None:
-                pytest.fail(f"the server exited ({server.returncode}): {(work / 'server.log').read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the server was not ready within {READY_WITHIN:.0f}s")
-            time.sleep(0.2)
+        wait_until_up(server, url, work / "server.log", READY_WITHIN)
         yield f"{url}/v1"
     finally:
-        server.terminate()
-        try:
-            server.wait(10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(10)
+        stop(server)
         log.close()
 
 

@@ -44,6 +44,7 @@ from api.errors import ERROR_SCHEMA
 from rag.answering.conversation import standalone_query
 from rag.answering.generative import GenerativeAnswerer, Prepared, degrade
 from rag.answering.models import Answer, Mode
+from rag.answering.safety import StreamGuard
 from rag.answering.service import check_question
 from rag.errors import RagError
 from rag.llm.errors import LLMError
@@ -260,15 +261,20 @@ def generated(
 
     If the LLM fails before or during its answer, the extractive answer is sent instead (``degraded: true``):
     as deltas when nothing was streamed yet, otherwise only in the final chunk's ``answer``. The final chunk
-    and ``[DONE]`` are always sent.
+    and ``[DONE]`` are always sent. Deltas go through a :class:`~rag.answering.safety.StreamGuard` (no URL,
+    markup or ungrounded identifier reaches the client), which holds back at most a partial word.
     """
     yield chunks.first()
     streamed: list[str] = []
+    guard = StreamGuard(prepared.grounded)
     try:
         for delta in generator.stream_text(prepared, temperature=temperature, max_tokens=max_tokens):
             if delta:
                 streamed.append(delta)
-                yield chunks.delta(delta)
+                if shown := guard.feed(delta):
+                    yield chunks.delta(shown)
+        if tail := guard.flush():
+            yield chunks.delta(tail)
         answer = generator.finish(prepared, "".join(streamed))
     except LLMError as exc:
         log.warning("LLM stream failed after %d deltas, extractive fallback: %s", len(streamed), exc.code)

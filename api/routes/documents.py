@@ -57,29 +57,32 @@ def list_documents(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
     """Documents in id order, ``limit`` at a time from ``offset``."""
-    ids = sorted(index.documents)
-    page = ids[offset : offset + limit]
+    with index.snapshot() as version:  # a concurrent write must not change the dict while it is read
+        ids = sorted(index.documents)
+        page = ids[offset : offset + limit]
+        data = [summary(index.documents[i], len(index.chunks_of(i))) for i in page]
     return {
         "object": "list",
-        "data": [summary(index.documents[i], len(index.chunks_of(i))) for i in page],
+        "data": data,
         "total": len(ids),
         "offset": offset,
         "limit": limit,
-        "index_version": index.version,
+        "index_version": version,
     }
 
 
 @router.get("/v1/documents/{doc_id}", responses=_ERRORS)
 def get_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
     """A document's original text and metadata, with its chunks' offsets (to show a citation in context)."""
-    doc = index.document(doc_id)
-    chunks = [{"id": c.key, "start": c.start, "end": c.end} for c in index.chunks_of(doc_id)]
+    with index.snapshot() as version:
+        doc = index.document(doc_id)
+        chunks = [{"id": c.key, "start": c.start, "end": c.end} for c in index.chunks_of(doc_id)]
     return {
         **summary(doc, len(chunks)),
         "text": doc.text,
         "chunk_spans": chunks,
         "skipped": [{"start": s.start, "end": s.end} for s in doc.skipped],
-        "index_version": index.version,
+        "index_version": version,
     }
 
 
@@ -135,15 +138,15 @@ async def add_document(request: Request, index: IndexDep) -> dict[str, Any]:
         )
     else:
         raise UnsupportedMedia("send application/json or multipart/form-data")
-    await run_in_threadpool(index.add_documents, [doc])
-    return {**summary(doc, len(index.chunks_of(doc.id))), "index_version": index.version}
+    stats = await run_in_threadpool(index.add_documents, [doc])
+    return {**summary(doc, stats.chunks), "index_version": stats.version}
 
 
 @router.delete("/v1/documents/{doc_id}", responses=_ERRORS)
 def delete_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
     """Remove a document; answered once the new index generation is on disk."""
-    index.remove_document(doc_id)
-    return {"id": doc_id, "object": "document", "deleted": True, "index_version": index.version}
+    version = index.remove_document(doc_id)
+    return {"id": doc_id, "object": "document", "deleted": True, "index_version": version}
 
 
 class InvalidDocument(SourceError):

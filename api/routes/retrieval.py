@@ -21,7 +21,7 @@ def search(body: SearchRequest, index: IndexDep, request: Request) -> dict[str, 
     began = time.perf_counter()
     hits = index.search(body.query, top_k=body.top_k, method=body.method, filters=body.filters)
     request.app.state.metrics.observe_stage("retrieval", time.perf_counter() - began)
-    return search_response(hits, index.version)
+    return search_response(hits, index.seen_version())
 
 
 @router.post(
@@ -34,8 +34,9 @@ def search(body: SearchRequest, index: IndexDep, request: Request) -> dict[str, 
 def ask(body: AskRequest, answers: AnswersDep, request: Request) -> AskResponse:
     """A short answer with exact citations, or ``answerable: false`` when the documents do not say."""
     began = time.perf_counter()
+    answers.index.note_version()  # reported as is when the answer needs no search
     answer = answers.ask(
         body.question, mode=body.mode, top_k=body.top_k, method=body.method, filters=body.filters, debug=body.debug
     )
     request.app.state.metrics.observe_stage("answer", time.perf_counter() - began)
-    return AskResponse(**answer.model_dump(), index_version=answers.index.version)
+    return AskResponse(**answer.model_dump(), index_version=answers.index.seen_version())

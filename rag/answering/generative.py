@@ -17,6 +17,7 @@ from rag.analyzer import fold
 from rag.answering.extractive import ExtractiveAnswerer, verify_citations
 from rag.answering.models import Answer, Citation
 from rag.answering.question import language, probes_the_service
+from rag.answering.safety import drop_instruction_echo, redact_ungrounded
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
 from rag.filters import Filters
@@ -41,6 +42,16 @@ class Prepared:
     hits: list[Hit]
     messages: list[dict[str, str]]
     fallback: Answer
+
+    @property
+    def instructions(self) -> str:
+        """The system prompt the model was given."""
+        return "\n".join(m["content"] for m in self.messages if m.get("role") == "system")
+
+    @property
+    def grounded(self) -> str:
+        """Everything else the model was shown: passages, question, conversation."""
+        return "\n".join(m["content"] for m in self.messages if m.get("role") != "system")
 
 
 class GenerativeAnswerer:
@@ -112,9 +123,12 @@ class GenerativeAnswerer:
         )
 
     def finish(self, prepared: Prepared, text: str) -> Answer:
-        """Check and attribute a generated text; fall back when it is unusable."""
-        text = text.strip()
-        if not text:
+        """Check and attribute a generated text; fall back when it is unusable. Identifier-like tokens the model
+        was not shown (keys, canaries) and sentences that repeat its instructions are removed first."""
+        # The "not found" sentence is the one piece of the instructions the model is told to say.
+        instructions = prepared.instructions.replace(NOT_FOUND["fr"], "").replace(NOT_FOUND["en"], "")
+        text = drop_instruction_echo(redact_ungrounded(text.strip(), prepared.grounded), instructions)
+        if not text.strip():
             return degrade(prepared.fallback)
         lang = prepared.language
         if fold(NOT_FOUND["fr"]).rstrip(".") in fold(text) or fold(NOT_FOUND["en"]).rstrip(".") in fold(text):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from rag.answering.safety import drop_dangling_markers, safe_text
 
 Mode = Literal["extractive", "generative"]
 
@@ -51,3 +53,11 @@ class Answer(BaseModel):
         default_factory=list, description="Generated sentences that no retrieved passage supports"
     )
     debug: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _safe_to_render(self) -> Answer:
+        """Whatever built it, an answer's text is safe to render as Markdown (no image, link, HTML or URL that
+        reaches outside: ``rag.answering.safety``) and its ``[n]`` markers all point at its citations."""
+        self.answer = drop_dangling_markers(safe_text(self.answer), {c.n for c in self.citations})
+        self.unsupported_sentences = [safe_text(s) for s in self.unsupported_sentences]
+        return self

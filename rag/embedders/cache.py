@@ -82,6 +82,36 @@ class CachedEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.stack([found[k] for k in keys]).astype(np.float32)
 
+    @staticmethod
+    def key(text: str) -> bytes:
+        """The cache key of a passage: SHA-256 of its UTF-8 text."""
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+
+    def cached(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Which of ``keys`` already have a vector."""
+        self.warm_up()
+        assert self._db is not None
+        found: set[bytes] = set()
+        with self._lock:
+            for i in range(0, len(keys), 500):
+                part = list(keys[i : i + 500])
+                rows = self._db.execute(f"SELECT key FROM vectors WHERE key IN ({','.join('?' * len(part))})", part)
+                found.update(row[0] for row in rows)
+        return found
+
+    def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        """Store vectors computed elsewhere (a distributed embedding job) under their keys, in one transaction."""
+        self.warm_up()
+        assert self._db is not None
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.shape != (len(keys), self.dim):
+            raise ValueError(f"expected {len(keys)} vectors of dimension {self.dim}, got {vectors.shape}")
+        with self._lock, self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                [(k, v.tobytes()) for k, v in zip(keys, vectors, strict=True)],
+            )
+
     def embed_query(self, text: str) -> np.ndarray:
         """Queries are not cached here (the index keeps a small LRU)."""
         return self.inner.embed_query(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from rag.llm.breaker import BreakerState, CircuitBreaker, GuardedBackend
 from rag.llm.echo import EchoBackend
-from rag.llm.errors import LLMBadResponse, LLMError, LLMTimeout, LLMUnavailable
+from rag.llm.errors import LLMBadResponse, LLMError, LLMMalformedResponse, LLMTimeout, LLMUnavailable
 from rag.llm.openai_backend import OpenAIBackend
 from rag.llm.prompt import NOT_FOUND, build_messages, rewrite_messages
 from rag.llm.protocol import LLMBackend
@@ -21,6 +21,7 @@ __all__ = [
     "LLMBackend",
     "LLMBadResponse",
     "LLMError",
+    "LLMMalformedResponse",
     "LLMTimeout",
     "LLMUnavailable",
     "OpenAIBackend",

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 
-from rag.llm.errors import LLMBadResponse, LLMUnavailable
+from rag.llm.errors import LLMBadResponse, LLMMalformedResponse, LLMUnavailable
 from rag.llm.protocol import LLMBackend
 
 
@@ -100,8 +100,9 @@ class GuardedBackend:
 
     While the breaker is open, calls raise :class:`~rag.llm.errors.LLMUnavailable` without reaching the
     backend. Any error counts as a failure, except :class:`~rag.llm.errors.LLMBadResponse`: the server
-    answered, so it is up (a prompt it refuses must not lock every other user out). A stream counts as a
-    success once fully consumed, or when the caller stops it early after it started.
+    answered, so it is up (a prompt it refuses must not lock every other user out). Bytes that are not the
+    protocol at all (:class:`~rag.llm.errors.LLMMalformedResponse`) do count. A stream counts as a success
+    once fully consumed, or when the caller stops it early after it started.
     """
 
     def __init__(self, backend: LLMBackend, breaker: CircuitBreaker) -> None:
@@ -121,7 +122,7 @@ class GuardedBackend:
             )
 
     def _record(self, exc: BaseException) -> None:
-        if isinstance(exc, LLMBadResponse | GeneratorExit):
+        if isinstance(exc, LLMBadResponse | GeneratorExit) and not isinstance(exc, LLMMalformedResponse):
             self.breaker.record_success()
         else:
             self.breaker.record_failure()

@@ -31,3 +31,8 @@ class LLMBadResponse(LLMError):
 
     code = "llm_bad_response"
     status = 502
+
+
+class LLMMalformedResponse(LLMBadResponse):
+    """The server answered bytes that are not the protocol at all (not JSON, not UTF-8, not SSE): a broken
+    server or a proxy's error page, unlike a refused prompt or an empty completion, so the breaker counts it."""

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import Any
 
+import httpcore
 import httpx
+from httpcore._backends.base import SOCKET_OPTION
 from pydantic import SecretStr
 
-from rag.llm.errors import LLMBadResponse, LLMTimeout, LLMUnavailable
+from rag.llm.errors import LLMBadResponse, LLMMalformedResponse, LLMTimeout, LLMUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +28,10 @@ class OpenAIBackend:
     """Chat completions over HTTP, whole or streamed (server-sent events).
 
     ``timeout`` is the connect timeout and, for streams, the inactivity (read) timeout; ``deadline`` is the
-    total wall-clock budget of one call, checked against :func:`time.monotonic` after every chunk read, so a
-    server trickling bytes cannot hold a caller past it. Each request's httpx timeouts are also clamped to the
-    budget left, so a call that stalls overruns the deadline by at most the time left when the stall began.
-    A non-streamed answer has no bytes until it is complete, so it is bounded by the deadline alone.
+    total wall-clock budget of one call. Every socket operation's timeout is clamped to the budget left
+    (:class:`DeadlineBackend`), so neither a server that never answers nor one that trickles bytes (the status
+    line and headers included) can hold a caller past the deadline; the deadline is also checked after every
+    chunk read.
 
     The API key is sent as ``Authorization: Bearer``; it never appears in ``repr``, logs or error messages.
     """
@@ -57,7 +60,9 @@ class OpenAIBackend:
         key = api_key.get_secret_value() if isinstance(api_key, SecretStr) else api_key
         self._api_key = key or None
         headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        self._client = httpx.Client(base_url=self.base_url + "/", headers=headers, transport=transport)
+        self._client = httpx.Client(
+            base_url=self.base_url + "/", headers=headers, transport=transport or deadline_transport()
+        )
 
     def __repr__(self) -> str:
         key = "'***'" if self._api_key else "None"
@@ -151,6 +156,8 @@ class OpenAIBackend:
         timeout = httpx.Timeout(connect=min(self.timeout, budget), read=inactivity, write=inactivity, pool=budget)
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
         received = 0
+        outer = getattr(_CALL, "deadline", None)
+        _CALL.deadline = deadline_at
         try:
             with self._client.stream(
                 "POST", "chat/completions", json=payload, headers=headers, timeout=timeout
@@ -165,7 +172,9 @@ class OpenAIBackend:
                     received += len(chunk)
                     if not stream and received > MAX_BODY_BYTES:
                         raise LLMBadResponse(f"LLM answer larger than {MAX_BODY_BYTES} bytes")
+                    _CALL.deadline = outer
                     yield chunk
+                    _CALL.deadline = deadline_at  # a stream may be resumed on another thread
         except httpx.TimeoutException as exc:
             if time.monotonic() >= deadline_at - 0.05:
                 raise LLMTimeout(f"LLM answer not complete within the {budget:g} s deadline") from None
@@ -173,12 +182,14 @@ class OpenAIBackend:
                 raise LLMUnavailable(f"LLM server {self.base_url} did not accept a connection") from None
             raise LLMTimeout(f"LLM server sent nothing for {inactivity:g} s") from None
         except httpx.DecodingError as exc:
-            raise LLMBadResponse(f"LLM answer could not be decoded: {self._redact(str(exc))}") from None
+            raise LLMMalformedResponse(f"LLM answer could not be decoded: {self._redact(str(exc))}") from None
         except httpx.HTTPError as exc:
             log.debug("LLM request to %s failed: %s", self.base_url, type(exc).__name__)
             raise LLMUnavailable(
                 f"LLM server {self.base_url} unreachable: {type(exc).__name__}: {self._redact(str(exc))}"
             ) from None
+        finally:
+            _CALL.deadline = outer
 
     def _raise_for_status(self, response: httpx.Response, deadline_at: float) -> None:
         body = b""
@@ -191,6 +202,93 @@ class OpenAIBackend:
         if response.status_code >= 500 or response.status_code == 429:
             raise LLMUnavailable(detail)
         raise LLMBadResponse(detail)
+
+
+_CALL = threading.local()
+"""``deadline``: the :func:`time.monotonic` instant by which the calling thread's LLM request must be done."""
+
+
+def _left(timeout: float | None) -> float | None:
+    """``timeout`` clamped to what is left of the calling thread's deadline (at least 1 ms: the socket
+    operation then fails at once with a timeout unless its bytes are already there)."""
+    deadline = getattr(_CALL, "deadline", None)
+    if deadline is None:
+        return timeout
+    left = max(deadline - time.monotonic(), 0.001)
+    return left if timeout is None else min(timeout, left)
+
+
+class DeadlineStream(httpcore.NetworkStream):
+    """A network stream whose every read and write waits no longer than the deadline left."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        """Read, waiting at most the deadline left."""
+        return self._inner.read(max_bytes, _left(timeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        """Write, waiting at most the deadline left."""
+        self._inner.write(buffer, _left(timeout))
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        """The TLS handshake, within the deadline left."""
+        return DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
+
+    def get_extra_info(self, info: str) -> Any:
+        """Socket details, as the wrapped stream gives them."""
+        return self._inner.get_extra_info(info)
+
+
+class DeadlineBackend(httpcore.NetworkBackend):
+    """httpcore's synchronous network backend with every timeout clamped to the calling thread's deadline.
+
+    httpx's timeouts apply to each socket operation: a server sending one byte per second never trips a read
+    timeout, and a total deadline checked between chunks cannot interrupt the wait for the headers.
+    """
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        """Connect within the deadline left."""
+        return DeadlineStream(self._inner.connect_tcp(host, port, _left(timeout), local_address, socket_options))
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
+    ) -> httpcore.NetworkStream:
+        """Connect within the deadline left."""
+        return DeadlineStream(self._inner.connect_unix_socket(path, _left(timeout), socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep (httpcore's retry back-off)."""
+        self._inner.sleep(seconds)
+
+
+def deadline_transport() -> httpx.HTTPTransport:
+    """httpx's default transport, its connections opened through :class:`DeadlineBackend`."""
+    transport = httpx.HTTPTransport()
+    pool = transport._pool  # httpx exposes no network-backend option; pinned by tests/reliability
+    if isinstance(pool, httpcore.ConnectionPool):
+        pool._network_backend = DeadlineBackend()
+    return transport
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
@@ -216,7 +314,7 @@ def _parse_json(body: bytes, what: str) -> Any:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise LLMBadResponse(f"LLM {what} is not valid JSON: {body[:120]!r}") from None
+        raise LLMMalformedResponse(f"LLM {what} is not valid JSON: {body[:120]!r}") from None
 
 
 def _content_of(data: Any) -> str:
@@ -250,7 +348,7 @@ def _decode_line(raw: bytes) -> str:
     try:
         return raw.rstrip(b"\r").decode("utf-8")
     except UnicodeDecodeError:
-        raise LLMBadResponse(f"LLM stream line is not UTF-8: {raw[:120]!r}") from None
+        raise LLMMalformedResponse(f"LLM stream line is not UTF-8: {raw[:120]!r}") from None
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[str]:

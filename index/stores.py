@@ -1,0 +1,75 @@
+"""Vector stores by name (``RAG_VECTOR_STORE``), each built from the settings by a cheap factory."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+from index.faiss_store import FaissVectorStore
+from index.protocols import VectorStore
+from rag.errors import IndexIncompatibleError, UnknownComponentError
+from rag.settings import Settings
+
+
+def _faiss(dim: int, s: Settings, index_dir: Path) -> VectorStore:
+    return FaissVectorStore(
+        dim,
+        exact_max=s.exact_search_max,
+        approximate=s.faiss_approximate,
+        hnsw_m=s.hnsw_m,
+        ef_construction=s.hnsw_ef_construction,
+        ef_search=s.hnsw_ef_search,
+        ivf_nlist=s.ivf_nlist,
+        ivf_nprobe=s.ivf_nprobe,
+        pq_m=s.pq_m,
+        pq_bits=s.pq_bits,
+        rerank=s.ivf_rerank,
+        train_size=s.ivf_train_size,
+    )
+
+
+def milvus_prefix(s: Settings, index_dir: Path) -> str:
+    """``RAG_MILVUS_COLLECTION``, or ``rag_<hash of the index directory>``: two indexes never share collections."""
+    digest = hashlib.sha256(str(Path(index_dir).resolve()).encode()).hexdigest()[:10]
+    return s.milvus_collection or f"rag_{digest}"
+
+
+def _milvus(dim: int, s: Settings, index_dir: Path) -> VectorStore:
+    from index.milvus_store import MilvusVectorStore
+
+    return MilvusVectorStore(
+        dim,
+        uri=s.milvus_uri,
+        token=s.milvus_token.get_secret_value() if s.milvus_token else None,
+        prefix=milvus_prefix(s, index_dir),
+        index_type=s.milvus_index,
+        hnsw_m=s.hnsw_m,
+        ef_construction=s.hnsw_ef_construction,
+        ef_search=s.hnsw_ef_search,
+        nlist=s.ivf_nlist or 1024,
+        nprobe=s.ivf_nprobe,
+    )
+
+
+VECTOR_STORES: dict[str, Callable[[int, Settings, Path], VectorStore]] = {"faiss": _faiss, "milvus": _milvus}
+
+
+def make_vector_store(settings: Settings, dim: int, index_dir: Path | None = None) -> VectorStore:
+    """A new, empty (not yet connected) vector store of the configured backend."""
+    try:
+        factory = VECTOR_STORES[settings.vector_store]
+    except KeyError:
+        known = ", ".join(sorted(VECTOR_STORES))
+        raise UnknownComponentError(f"unknown vector store {settings.vector_store!r} (known: {known})") from None
+    return factory(dim, settings, Path(index_dir or settings.index_dir))
+
+
+def check_backend(recorded: dict[str, object], settings: Settings, index_dir: Path) -> None:
+    """Refuse to open an index whose vectors live in another backend than the configured one."""
+    backend = str(recorded.get("backend", "faiss"))
+    if backend != settings.vector_store:
+        raise IndexIncompatibleError(
+            f"{index_dir} keeps its vectors in {backend}, but RAG_VECTOR_STORE={settings.vector_store}; "
+            f"set RAG_VECTOR_STORE={backend} or rebuild the index"
+        )
