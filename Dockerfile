@@ -21,11 +21,11 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 
 # Dependencies before the code, so that a code change does not reinstall them. The milvus extra lets the
-# compose file's `milvus` profile work (RAG_VECTOR_STORE=milvus); build with --build-arg RAG_EXTRAS= to omit it.
-ARG RAG_EXTRAS=milvus
+# compose file's `milvus` profile work (RAG_VECTOR_STORE=milvus); build with --build-arg EXTRAS= to omit it.
+ARG EXTRAS=milvus
 COPY pyproject.toml README.md ./
 RUN mkdir -p rag index api eval && touch rag/__init__.py index/__init__.py api/__init__.py eval/__init__.py \
-    && pip install ".${RAG_EXTRAS:+[$RAG_EXTRAS]}" && pip uninstall -y rag
+    && pip install ".${EXTRAS:+[$EXTRAS]}" && pip uninstall -y rag
 
 COPY rag ./rag
 COPY index ./index

@@ -78,9 +78,11 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main thread while it is
+# open, and later test modules that call asyncio.run() must not find it there.
+@pytest.fixture(scope="package")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
-    """Debian's chromium with a fresh profile, shared by every browser test of the session."""
+    """Debian's chromium with a fresh profile, shared by every browser test of this package."""
     if sync_playwright is None:
         _missing("the playwright package is not installed (pip install -e '.[dev]')")
     executable = shutil.which("chromium")
