@@ -12,11 +12,12 @@ import statistics
 import time
 from pathlib import Path
 
+from eval.piaf_retrieval import find_piaf_data
 from rag.embedders import EMBEDDERS, get_embedder
 from rag.settings import Settings
 from rag.threads import limit_threads
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "piaf" / "retrieval"
+DATA = find_piaf_data()
 
 
 def main() -> None:

@@ -46,9 +46,11 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
+from eval.piaf_retrieval import find_piaf_data  # noqa: E402
+
 DATA = ROOT / "data" / "scale"
 CACHE = ROOT / "data" / "embed-cache"
-PIAF = ROOT.parent / "shared" / "data" / "piaf" / "retrieval"
+PIAF = find_piaf_data()
 RESULTS = BENCH / "results"
 TEXT_CORPORA = ("seeds", "piaf", "piaf+vdd")
 SEED_QUESTIONS = [

@@ -19,7 +19,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PIAF = ROOT.parent / "shared" / "data" / "piaf" / "retrieval" / "corpus.jsonl"
+sys.path.insert(0, str(ROOT))
+from eval.piaf_retrieval import find_piaf_data  # noqa: E402
+
+PIAF = find_piaf_data() / "corpus.jsonl"
 
 
 def child(embedder: str, threads: int, start: int, count: int) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import statistics
 import sys
 import time
@@ -26,7 +27,23 @@ from rag.settings import Settings
 from rag.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = ROOT.parent / "shared" / "data" / "piaf" / "retrieval"
+PIAF_PARTS = ("shared", "data", "piaf", "retrieval")
+
+
+def find_piaf_data(start: Path = ROOT) -> Path:
+    """PIAF's retrieval conversion: ``$PIAF_DIR`` when set, else the nearest ``shared/data/piaf/retrieval``
+    beside the checkout or one of its parents (a clone anywhere under the team's workspace finds it).
+    Falls back to ``../shared/…`` so error messages name the documented place."""
+    if os.environ.get("PIAF_DIR"):
+        return Path(os.environ["PIAF_DIR"]).expanduser()
+    for folder in (start, *start.parents):
+        candidate = folder.joinpath(*PIAF_PARTS)
+        if (candidate / "corpus.jsonl").is_file():
+            return candidate
+    return start.parent.joinpath(*PIAF_PARTS)
+
+
+DEFAULT_DATA = find_piaf_data()
 
 
 def load_queries(data: Path, full: bool) -> tuple[list[dict[str, object]], dict[str, set[str]]]:
