@@ -300,7 +300,7 @@ def synthetic(system: str, size: int, count: int) -> dict[str, Any]:
     from faiss_scale import EmbeddingLike
 
     rng = np.random.default_rng(0)
-    gen = EmbeddingLike(clusters=max(200, size // 5))
+    gen = EmbeddingLike(size)
     vectors, queries = gen.sample(size), gen.sample(count)
     vocabulary = [f"t{i}" for i in range(200_000)]
     zipf = 1.0 / np.arange(1, len(vocabulary) + 1) ** 1.05

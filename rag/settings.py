@@ -52,10 +52,10 @@ class Settings(BaseSettings):
         "full vectors memory-mapped for exact rescoring; for memory).",
     )
     ivf_nlist: int = Field(0, ge=0, le=1 << 20, description="IVF-PQ lists (0: the power of two nearest 4·√n).")
-    ivf_nprobe: int = Field(32, ge=1, le=1 << 20, description="IVF-PQ lists visited per search.")
-    pq_m: int = Field(0, ge=0, le=4096, description="IVF-PQ sub-quantizers, a divisor of the dimension (0: dim/8).")
+    ivf_nprobe: int = Field(0, ge=0, le=1 << 20, description="IVF-PQ lists visited per search (0: a quarter).")
+    pq_m: int = Field(0, ge=0, le=4096, description="IVF-PQ sub-quantizers, a divisor of the dimension (0: dim/4).")
     pq_bits: int = Field(8, ge=1, le=12, description="IVF-PQ bits per sub-quantizer code.")
-    ivf_rerank: int = Field(10, ge=1, le=1000, description="IVF-PQ candidates rescored exactly, as a multiple of k.")
+    ivf_rerank: int = Field(20, ge=1, le=1000, description="IVF-PQ candidates rescored exactly, as a multiple of k.")
     ivf_train_size: int = Field(100_000, ge=1000, description="Most vectors sampled to train IVF-PQ.")
     milvus_uri: str = Field(
         "data/milvus.db",
