@@ -34,18 +34,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import percentile  # noqa: E402
+
 from index.faiss_store import FaissVectorStore  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.threads import limit_threads  # noqa: E402
 
 DIM = 384
 K = 10
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def rss_mb() -> float:

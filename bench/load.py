@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from common import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY_CACHE_SIZE = 512
@@ -154,14 +155,6 @@ def queries() -> list[str]:
         if i < len(ENGLISH_PHRASINGS):
             out += [ENGLISH_PHRASINGS[i].format(q=q) for q in ENGLISH_QUESTIONS]
     return list(dict.fromkeys(out))
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (0 for no values)."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 @dataclass

@@ -46,6 +46,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
+from common import SEED_QUESTIONS, percentile  # noqa: E402
+
 from eval.piaf_retrieval import find_piaf_data  # noqa: E402
 
 DATA = ROOT / "data" / "scale"
@@ -53,25 +55,9 @@ CACHE = ROOT / "data" / "embed-cache"
 PIAF = find_piaf_data()
 RESULTS = BENCH / "results"
 TEXT_CORPORA = ("seeds", "piaf", "piaf+vdd")
-SEED_QUESTIONS = [
-    "Qui préside la CCI Hauts-de-France ?",
-    "Combien d'entreprises adhèrent à la Cité de l'IA ?",
-    "Quand a été signée la feuille de route État-Région en Auvergne-Rhône-Alpes ?",
-    "Quel est le projet de la CCI Aix-Marseille Provence ?",
-    "Who founded Cleyrop?",
-    "Où s'est tenue la soirée Choose Rouen ?",
-    "intelligence artificielle entreprises formation",
-    "Microsoft écoles IA",
-]
 
 
 # -- helpers -------------------------------------------------------------------------------------
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def latency(times: list[float]) -> dict[str, float]:

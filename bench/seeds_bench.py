@@ -12,28 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import SEED_QUESTIONS as QUESTIONS
+from common import percentile
+
 from rag.corpus_index import CorpusIndex
 from rag.service import build_index
 from rag.settings import Settings
 from rag.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parents[1]
-QUESTIONS = [
-    "Qui préside la CCI Hauts-de-France ?",
-    "Combien d'entreprises adhèrent à la Cité de l'IA ?",
-    "Quand a été signée la feuille de route État-Région en Auvergne-Rhône-Alpes ?",
-    "Quel est le projet de la CCI Aix-Marseille Provence ?",
-    "Who founded Cleyrop?",
-    "Où s'est tenue la soirée Choose Rouen ?",
-    "intelligence artificielle entreprises formation",
-    "Microsoft écoles IA",
-]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
 def main() -> None:
