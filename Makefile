@@ -68,10 +68,11 @@ bench: install
 	$(PY) bench/seeds_bench.py
 
 # FAISS exact / HNSW / IVF-PQ: recall@10 against exact search and latency at 10k, 100k and 1M vectors; with an e5
-# embedding cache (any e5 build leaves one), the synthetic vectors are first compared with the real ones.
+# embedding cache (any e5 build leaves one), the synthetic vectors are first compared with the real ones. Built
+# indexes are kept in data/bench-faiss (a 1M HNSW graph takes ~25 min on 2 cores) and reused by bench-scale.
 E5_CACHE := data/embed-cache/multilingual-e5-small-q4-original.sqlite3
 bench-faiss: install
-	$(PY) bench/faiss_scale.py $(if $(wildcard $(E5_CACHE)),--real $(E5_CACHE))
+	$(PY) bench/faiss_scale.py --cache data/bench-faiss $(if $(wildcard $(E5_CACHE)),--real $(E5_CACHE))
 
 # Build time, size, RSS, search/ask latency against corpus size, with txtai beside it (bench/results/scale.*).
 bench-scale: install

@@ -40,6 +40,7 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
                 from rag.service import open_index
 
                 state.index = await asyncio.to_thread(open_index, settings, build_if_missing=True, fallback=True)
+                await asyncio.to_thread(state.index.prime)
             except (RagError, OSError) as exc:  # serve /health and a 503 /ready with the reason, not a crash loop
                 state.problem = str(exc) if isinstance(exc, RagError) else f"cannot open the index: {exc}"
                 log.error("index not loaded: %s", state.problem)

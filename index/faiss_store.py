@@ -15,6 +15,7 @@ from typing import Any, Literal
 import faiss
 import numpy as np
 
+from index.ann_params import auto_ef_search, auto_nlist, auto_nprobe, auto_pq_m
 from index.protocols import ScoredIds
 from index.raw_vectors import IDS_FILE, RawVectors
 from rag.errors import IndexCorruptError
@@ -31,25 +32,6 @@ RETRAIN_GROWTH = 4
 held at the last build: geometric growth keeps the total rebuild cost within a constant factor of one build."""
 
 
-def auto_nlist(n: int) -> int:
-    """IVF lists for ``n`` vectors: the power of two nearest 4·√n (FAISS's guideline is 4·√n to 16·√n)."""
-    return int(2 ** round(np.log2(max(1.0, 4 * np.sqrt(n)))))
-
-
-def auto_nprobe(nlist: int) -> int:
-    """IVF lists visited per search: a quarter of them. On embedding-like vectors the coarse quantizer, not the
-    PQ codes, bounds recall: at 100k vectors (1,024 lists, rerank 20×) 64 lists give recall@10 0.90, 128 0.95,
-    256 0.98 (``bench/faiss_scale.py``)."""
-    return max(1, nlist // 4)
-
-
-def auto_pq_m(dim: int, target: int = 0) -> int:
-    """PQ sub-quantizers: the largest divisor of ``dim`` not above ``target`` (default ``dim / 4``: 4 dims a byte;
-    with 8 dims a byte the codes alone cap recall@10 near 0.85 on e5-like vectors, whatever the rerank)."""
-    target = max(1, min(dim, target or dim // 4))
-    return max(m for m in range(1, target + 1) if dim % m == 0)
-
-
 class FaissVectorStore:
     """FAISS index over normalised vectors (inner product = cosine), addressed by int64 ids.
 
@@ -62,9 +44,9 @@ class FaissVectorStore:
       store grows), searched over ``ivf_nprobe`` lists; the best ``rerank`` × k candidates are rescored
       exactly from the full-precision vectors, which stay on disk, memory-mapped.
 
-    Parameters left at 0 are derived from the data (``ivf_nlist``: :func:`auto_nlist`, ``ivf_nprobe``:
-    :func:`auto_nprobe`, ``pq_m``: :func:`auto_pq_m`); whatever was used is reported by :meth:`info` and
-    recorded in the manifest.
+    Parameters left at 0 are derived from the data (``index.ann_params``: ``ef_search`` from the current size,
+    ``ivf_nlist``, ``ivf_nprobe``, ``pq_m``); whatever was used is reported by :meth:`info` and recorded in the
+    manifest.
     """
 
     def __init__(
@@ -73,9 +55,9 @@ class FaissVectorStore:
         *,
         exact_max: int = 50_000,
         approximate: Approximate = "hnsw",
-        hnsw_m: int = 32,
-        ef_construction: int = 200,
-        ef_search: int = 128,
+        hnsw_m: int = 64,
+        ef_construction: int = 128,
+        ef_search: int = 0,
         ivf_nlist: int = 0,
         ivf_nprobe: int = 0,
         pq_m: int = 0,
@@ -107,6 +89,11 @@ class FaissVectorStore:
         self._live_ids: np.ndarray | None = None
 
     @property
+    def ef(self) -> int:
+        """HNSW candidates per search: ``ef_search``, or :func:`auto_ef_search` of the current size when 0."""
+        return self.ef_search or auto_ef_search(len(self))
+
+    @property
     def nprobe(self) -> int:
         """IVF lists visited per search: ``ivf_nprobe``, or :func:`auto_nprobe` of the trained index when 0."""
         return self.ivf_nprobe or auto_nprobe(int(getattr(self._index, "nlist", 1)))
@@ -128,7 +115,6 @@ class FaissVectorStore:
         if approximate:
             inner = faiss.IndexHNSWFlat(self.dim, self.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             inner.hnsw.efConstruction = self.ef_construction
-            inner.hnsw.efSearch = self.ef_search
         else:
             inner = faiss.IndexFlatIP(self.dim)
         return faiss.IndexIDMap2(inner)
@@ -253,7 +239,7 @@ class FaissVectorStore:
             return self._ranked(candidates, self.score(q[0], candidates), k)
         fetch = min(k + len(self._dead), int(self._index.ntotal))
         if kind == "hnsw":
-            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef_search, fetch))  # type: ignore[attr-defined]
+            params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef, fetch))  # type: ignore[attr-defined]
         else:
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, found = self._index.search(q, fetch, params=params)
@@ -321,10 +307,6 @@ class FaissVectorStore:
         self._built_at = state.get("built_at", 0)
         self._dead = {int(i) for i in dead}
         self._live_ids = None
-        if not isinstance(index, faiss.IndexIVFPQ):
-            inner = faiss.downcast_index(index.index)
-            if isinstance(inner, faiss.IndexHNSWFlat):
-                inner.hnsw.efSearch = self.ef_search
 
     def ids(self) -> np.ndarray:
         """Every live id."""
@@ -345,7 +327,8 @@ class FaissVectorStore:
                 **base,
                 "m": self.hnsw_m,
                 "ef_construction": self.ef_construction,
-                "ef_search": self.ef_search,
+                "ef_search": self.ef,
+                "ef_search_auto": not self.ef_search,
                 "tombstones": len(self._dead),
             }
         if kind == "ivfpq":

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
+from index.ann_params import auto_ef_search
 from index.protocols import ScoredIds
 from rag.errors import IndexCorruptError, MissingExtraError, VectorStoreUnavailableError
 
@@ -57,9 +58,9 @@ class MilvusVectorStore:
         token: str | None = None,
         prefix: str = "rag",
         index_type: MilvusIndex = "HNSW",
-        hnsw_m: int = 32,
-        ef_construction: int = 200,
-        ef_search: int = 128,
+        hnsw_m: int = 64,
+        ef_construction: int = 128,
+        ef_search: int = 0,
         nlist: int = 1024,
         nprobe: int = 32,
     ) -> None:
@@ -194,7 +195,7 @@ class MilvusVectorStore:
         name = self.collection
         params: dict[str, Any] = {"metric_type": "IP", "params": {}}
         if self.index_type == "HNSW":
-            params["params"] = {"ef": max(self.ef_search, k)}
+            params["params"] = {"ef": max(self.ef_search or auto_ef_search(self._count), k)}
         elif self.index_type == "IVF_FLAT":
             params["params"] = {"nprobe": self.nprobe}
         expr = ""
@@ -286,7 +287,8 @@ class MilvusVectorStore:
         """Backend, collection and index parameters, recorded in the manifest."""
         params: dict[str, Any] = {}
         if self.index_type == "HNSW":
-            params = {"m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
+            ef = self.ef_search or auto_ef_search(self._count)
+            params = {"m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": ef}
         elif self.index_type == "IVF_FLAT":
             params = {"nlist": self.nlist, "nprobe": self.nprobe}
         return {

@@ -110,6 +110,15 @@ class CorpusIndex:
         if self.vectors is None:
             self.vectors = make_vector_store(self.settings, self.embedder.dim, self.index_dir)
 
+    def prime(self) -> None:
+        """Pay the one-off costs of a first search now (the lexical matrix, the query model's first call, the
+        answerer's term statistics), so that the server is ready only once its first request is as fast as the
+        next: on 33k passages the first search otherwise took 1.2 s (``bench/scale.py``)."""
+        if len(self.chunks):
+            self.lexical.idf("")
+            self.search("amorçage de l'index", top_k=1)
+            self.clear_query_cache()
+
     @classmethod
     def load(
         cls,

@@ -40,9 +40,11 @@ class Settings(BaseSettings):
     )
 
     exact_search_max: int = Field(50_000, ge=0, description="Vectors up to which FAISS search is exact.")
-    hnsw_m: int = Field(32, ge=4, le=256)
-    hnsw_ef_construction: int = Field(200, ge=8, le=4096)
-    hnsw_ef_search: int = Field(128, ge=8, le=4096)
+    hnsw_m: int = Field(64, ge=4, le=256, description="HNSW links per node (FAISS and Milvus).")
+    hnsw_ef_construction: int = Field(128, ge=8, le=4096, description="HNSW candidates while inserting.")
+    hnsw_ef_search: int = Field(
+        0, ge=0, le=4096, description="HNSW candidates per search (0: grows with the index, 96 at 100k, 528 at 1M)."
+    )
     vector_store: Literal["faiss", "milvus"] = Field(
         "faiss", description="Vector store: faiss (in process, by size) or milvus (at RAG_MILVUS_URI)."
     )

@@ -51,6 +51,14 @@ def test_builds_from_seeds_when_missing(settings: Settings) -> None:
         assert (settings.index_dir / "manifest.json").is_file()
 
 
+def test_ready_only_once_the_first_search_costs_are_paid(settings: Settings) -> None:
+    with TestClient(create_app(settings)) as client:
+        index = client.app.state.index_state.index  # type: ignore[attr-defined]
+        assert client.get("/ready").status_code == 200
+        assert index.lexical._bm25 is not None and index.lexical._df is not None  # built before the first request
+        assert not index._query_vectors  # the priming query is not remembered
+
+
 def test_ask(seeds_index: CorpusIndex, settings: Settings) -> None:
     with TestClient(create_app(settings, seeds_index)) as client:
         body = client.post("/v1/ask", json={"question": "Qui préside la CCI Hauts-de-France ?"}).json()

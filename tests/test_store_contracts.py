@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from index.ann_params import auto_ef_search
 from index.bm25_store import Bm25LexicalIndex
 from index.faiss_store import FaissVectorStore
 from index.protocols import LexicalIndex, VectorStore
@@ -157,6 +158,26 @@ def test_exact_store_switches_to_hnsw_past_threshold() -> None:
     store.add(np.arange(100, 150), vecs[100:])
     assert store.approximate and len(store) == 150
     assert store.search(vecs[120], 1)[0][0] == 120
+
+
+def test_hnsw_search_breadth_grows_with_the_graph() -> None:
+    sizes = [1, 50_000, 100_000, 300_000, 1_000_000, 10_000_000, 10**9]
+    efs = [auto_ef_search(n) for n in sizes]
+    assert efs == sorted(efs) and efs[0] == 64 and efs[-1] == 4096  # monotone, floored, capped
+    assert (auto_ef_search(100_000), auto_ef_search(1_000_000)) == (96, 528)  # what bench/faiss_scale.py measured
+    assert all(ef % 16 == 0 for ef in efs)
+
+
+def test_hnsw_default_ef_follows_the_store_size_and_is_recorded() -> None:
+    store = FaissVectorStore(DIM, exact_max=0)  # the defaults: ef_search 0
+    vecs = _vectors(200)
+    store.add(np.arange(200), vecs)
+    info = store.info()
+    assert (info["m"], info["ef_construction"], info["ef_search"], info["ef_search_auto"]) == (64, 128, 64, True)
+    assert store.search(vecs[7], 1)[0][0] == 7
+    fixed = FaissVectorStore(DIM, exact_max=0, ef_search=300)
+    fixed.add(np.arange(200), vecs)
+    assert (fixed.info()["ef_search"], fixed.info()["ef_search_auto"]) == (300, False)
 
 
 LEXICAL = {"bm25s": lambda: Bm25LexicalIndex()}
