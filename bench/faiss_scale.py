@@ -295,17 +295,22 @@ def run_size(
     return result
 
 
+def default_kind(n: int, d: Settings) -> str:
+    """The index a FAISS store of ``n`` vectors picks by itself: exact up to ``RAG_EXACT_SEARCH_MAX``, then
+    ``RAG_FAISS_APPROXIMATE``."""
+    return "flat" if n <= d.exact_search_max else d.faiss_approximate
+
+
 def check_defaults(runs: list[dict[str, Any]], d: Settings) -> list[str]:
     """Defaults that miss the targets (recall@10 >= 0.95 against exact, p99 <= 20 ms in process): at each size, the
-    default search parameters of the index the store picks by itself (exact up to ``RAG_EXACT_SEARCH_MAX``, then
-    ``RAG_FAISS_APPROXIMATE``). The other kind is reported, not judged: IVF-PQ is the opt-in for memory."""
-    chosen = lambda n: "flat" if n <= d.exact_search_max else d.faiss_approximate  # noqa: E731
+    default search parameters of the index the store picks by itself (:func:`default_kind`). The other kind is
+    reported, not judged: IVF-PQ is the opt-in for memory."""
     return [
         f"{r['name']} {kind} {row['search']}: recall@10 {row['recall@10']}, p99 {row['p99_ms']} ms"
         for r in runs
         for kind, data in r["indexes"].items()
         for row in data["search"]
-        if row["default"] and kind == chosen(r["vectors"]) and (row["recall@10"] < 0.95 or row["p99_ms"] > 20)
+        if row["default"] and kind == default_kind(r["vectors"], d) and (row["recall@10"] < 0.95 or row["p99_ms"] > 20)
     ]
 
 

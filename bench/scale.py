@@ -310,7 +310,7 @@ def synthetic(system: str, size: int, count: int) -> dict[str, Any]:
     vector index's recall@10 against exact search. rag's FAISS index comes from ``bench/faiss_scale.py``'s build
     cache (``data/bench-faiss``) when that script already built it from the same vectors and parameters.
     Memory is the resident growth once the generated data is dropped: the index alone."""
-    from faiss_scale import EmbeddingLike, ground_truth
+    from faiss_scale import EmbeddingLike, default_kind, ground_truth
     from faiss_scale import build as faiss_build
 
     if system == "rag":
@@ -331,8 +331,7 @@ def synthetic(system: str, size: int, count: int) -> dict[str, Any]:
     began = time.perf_counter()
     if system == "rag":
         settings = Settings(_env_file=None)
-        kind = "flat" if size <= settings.exact_search_max else settings.faiss_approximate
-        store, built = faiss_build(kind, vectors, settings, FAISS_CACHE)
+        store, built = faiss_build(default_kind(size, settings), vectors, settings, FAISS_CACHE)
         out["vector_build_s"], out["vector_build_cached"] = built["build_s"], built["cached"]
         search_vec = lambda q: [i for i, _ in store.search(q, 10)]  # noqa: E731
         params = built["params"]
@@ -380,7 +379,6 @@ def synthetic(system: str, size: int, count: int) -> dict[str, Any]:
     del words, lengths, bounds
     gc.collect()
     out["lexical_rss_mb"] = round(rss_mb() - base, 1)
-    search_lex(term_queries[0])
     out["lexical_search_ms"] = steady_latency(search_lex, term_queries)
     return out
 

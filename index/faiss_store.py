@@ -298,10 +298,11 @@ class FaissVectorStore:
                 state = {k: int(v) for k, v in json.loads((directory / IVF_FILE).read_text(encoding="utf-8")).items()}
             except (OSError, ValueError, TypeError, AttributeError) as exc:
                 raise IndexCorruptError(f"cannot read {directory / IVF_FILE}: {exc}") from exc
-            index.nprobe = self.ivf_nprobe or auto_nprobe(int(index.nlist))
         elif (directory / IDS_FILE).exists():
             raise IndexCorruptError(f"{directory}: full-precision vectors beside a {type(index).__name__} index")
         self._index = index
+        if isinstance(index, faiss.IndexIVFPQ):
+            index.nprobe = self.nprobe
         self._raw = raw
         self._trained_on = state.get("trained_on", 0)
         self._built_at = state.get("built_at", 0)

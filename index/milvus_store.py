@@ -143,6 +143,11 @@ class MilvusVectorStore:
         self._count = 0
         return name
 
+    @property
+    def ef(self) -> int:
+        """HNSW candidates per search: ``ef_search``, or :func:`~index.ann_params.auto_ef_search` of the size."""
+        return self.ef_search or auto_ef_search(self._count)
+
     # -- the VectorStore protocol ----------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -195,7 +200,7 @@ class MilvusVectorStore:
         name = self.collection
         params: dict[str, Any] = {"metric_type": "IP", "params": {}}
         if self.index_type == "HNSW":
-            params["params"] = {"ef": max(self.ef_search or auto_ef_search(self._count), k)}
+            params["params"] = {"ef": max(self.ef, k)}
         elif self.index_type == "IVF_FLAT":
             params["params"] = {"nprobe": self.nprobe}
         expr = ""
@@ -287,8 +292,7 @@ class MilvusVectorStore:
         """Backend, collection and index parameters, recorded in the manifest."""
         params: dict[str, Any] = {}
         if self.index_type == "HNSW":
-            ef = self.ef_search or auto_ef_search(self._count)
-            params = {"m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": ef}
+            params = {"m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": self.ef}
         elif self.index_type == "IVF_FLAT":
             params = {"nlist": self.nlist, "nprobe": self.nprobe}
         return {
