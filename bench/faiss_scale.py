@@ -37,7 +37,9 @@ sys.path.insert(0, str(ROOT))
 
 from common import percentile  # noqa: E402
 
+from index.ann_params import HnswParams  # noqa: E402
 from index.faiss_store import FaissVectorStore  # noqa: E402
+from index.stores import faiss_store  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.threads import limit_threads  # noqa: E402
 
@@ -114,9 +116,7 @@ def real_vectors(cache: Path) -> np.ndarray:
 def hnsw_curve(vectors: np.ndarray, queries: np.ndarray, efs: tuple[int, ...], d: Settings) -> list[float]:
     """Recall@10 of the default HNSW graph over ``vectors`` for each ef, through the store itself."""
     truth, _ = ground_truth(vectors, queries)
-    store = FaissVectorStore(
-        DIM, exact_max=0, approximate="hnsw", hnsw_m=d.hnsw_m, ef_construction=d.hnsw_ef_construction
-    )
+    store = FaissVectorStore(DIM, exact_max=0, approximate="hnsw", hnsw=HnswParams(d.hnsw_m, d.hnsw_ef_construction))
     store.add(np.arange(len(vectors), dtype=np.int64), vectors)
     recalls = []
     for ef in efs:
@@ -179,20 +179,11 @@ def measure(store: FaissVectorStore, queries: np.ndarray, truth: np.ndarray) -> 
 
 def make_store(kind: str, size: int, defaults: Settings) -> FaissVectorStore:
     """An empty store of ``kind`` configured from ``defaults``."""
-    return FaissVectorStore(
-        DIM,
-        exact_max=size if kind == "flat" else 0,
-        approximate="ivfpq" if kind == "ivfpq" else "hnsw",
-        hnsw_m=defaults.hnsw_m,
-        ef_construction=defaults.hnsw_ef_construction,
-        ef_search=defaults.hnsw_ef_search,
-        ivf_nlist=defaults.ivf_nlist,
-        ivf_nprobe=defaults.ivf_nprobe,
-        pq_m=defaults.pq_m,
-        pq_bits=defaults.pq_bits,
-        rerank=defaults.ivf_rerank,
-        train_size=defaults.ivf_train_size,
-    )
+    shape = {
+        "exact_search_max": size if kind == "flat" else 0,
+        "faiss_approximate": "ivfpq" if kind == "ivfpq" else "hnsw",
+    }
+    return faiss_store(DIM, defaults.model_copy(update=shape))
 
 
 def cache_key(kind: str, base: np.ndarray, store: FaissVectorStore) -> str:

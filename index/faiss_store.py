@@ -8,14 +8,14 @@ both against exact search at 10k, 100k and 1M vectors; the defaults come from th
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import faiss
 import numpy as np
 
-from index.ann_params import auto_ef_search, auto_nlist, auto_nprobe, auto_pq_m
+from index.ann_params import DEFAULT_HNSW, HnswParams, auto_nlist, auto_nprobe, auto_pq_m
+from index.base_store import VectorStoreBase
 from index.protocols import ScoredIds
 from index.raw_vectors import IDS_FILE, RawVectors
 from rag.errors import IndexCorruptError
@@ -32,7 +32,7 @@ RETRAIN_GROWTH = 4
 held at the last build: geometric growth keeps the total rebuild cost within a constant factor of one build."""
 
 
-class FaissVectorStore:
+class FaissVectorStore(VectorStoreBase):
     """FAISS index over normalised vectors (inner product = cosine), addressed by int64 ids.
 
     Up to ``exact_max`` vectors the search is exact (``IndexFlatIP``). Past it the store moves to the
@@ -55,9 +55,7 @@ class FaissVectorStore:
         *,
         exact_max: int = 50_000,
         approximate: Approximate = "hnsw",
-        hnsw_m: int = 64,
-        ef_construction: int = 128,
-        ef_search: int = 0,
+        hnsw: HnswParams = DEFAULT_HNSW,
         ivf_nlist: int = 0,
         ivf_nprobe: int = 0,
         pq_m: int = 0,
@@ -71,9 +69,7 @@ class FaissVectorStore:
         self.dim = dim
         self.exact_max = exact_max
         self.approximate_kind: Approximate = approximate
-        self.hnsw_m = hnsw_m
-        self.ef_construction = ef_construction
-        self.ef_search = ef_search
+        self._hnsw(hnsw)
         self.ivf_nlist = ivf_nlist
         self.ivf_nprobe = ivf_nprobe
         self.pq_m = pq_m
@@ -87,11 +83,6 @@ class FaissVectorStore:
         self._trained_on = 0
         self._built_at = 0
         self._live_ids: np.ndarray | None = None
-
-    @property
-    def ef(self) -> int:
-        """HNSW candidates per search: ``ef_search``, or :func:`auto_ef_search` of the current size when 0."""
-        return self.ef_search or auto_ef_search(len(self))
 
     @property
     def nprobe(self) -> int:
@@ -176,14 +167,8 @@ class FaissVectorStore:
         self._trained_on = n
         self._built_at = len(self._raw)
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Add vectors (n, dim) under new int64 ids; moves to the approximate index past the threshold."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(ids) != len(vectors):
-            raise ValueError(f"expected {len(ids)} vectors of dimension {self.dim}, got {vectors.shape}")
-        if not len(ids):
-            return
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Moves to the approximate index past the threshold."""
         self._live_ids = None
         if not self.approximate and len(self) + len(ids) > self.exact_max:
             if self.approximate_kind == "ivfpq":
@@ -198,16 +183,13 @@ class FaissVectorStore:
                 return
         self._index.add_with_ids(vectors, ids)
 
-    def remove(self, ids: Sequence[int]) -> int:
-        """Remove ids; exact and IVF-PQ indexes delete in place, HNSW marks tombstones."""
-        arr = np.asarray(list(ids), dtype=np.int64)
-        if not len(arr):
-            return 0
+    def _remove(self, arr: np.ndarray) -> int:
+        """Exact and IVF-PQ indexes delete in place, HNSW marks tombstones."""
         self._live_ids = None
         if self._raw is not None:
             removed = self._raw.remove(arr)
             if removed:
-                self._index.remove_ids(faiss.IDSelectorBatch(np.unique(arr)))
+                self._index.remove_ids(faiss.IDSelectorBatch(arr))
             return removed
         if not self.approximate:
             return int(self._index.remove_ids(arr))
@@ -218,15 +200,10 @@ class FaissVectorStore:
             self._rebuild(approximate=len(self) > self.exact_max)
         return len(fresh)
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> ScoredIds:
-        """Best ``k`` (id, cosine) pairs for one normalised query vector."""
-        if k <= 0 or len(self) == 0:
-            return []
-        q = np.ascontiguousarray(query, dtype=np.float32).reshape(1, self.dim)
+    def _search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> ScoredIds:
+        q = query.reshape(1, self.dim)
         selector = None
         if allowed is not None:
-            if not len(allowed):
-                return []
             if self.approximate and len(allowed) <= EXACT_FILTER_MAX:
                 return self._exact_among(q[0], np.asarray(allowed, dtype=np.int64), k)
             selector = faiss.IDSelectorBatch(np.ascontiguousarray(allowed, dtype=np.int64))
@@ -236,7 +213,7 @@ class FaissVectorStore:
             params: Any = faiss.SearchParametersIVF(sel=selector, nprobe=self.nprobe)  # type: ignore[call-arg]
             _, found = self._index.search(q, fetch, params=params)
             candidates = found[0][found[0] >= 0]
-            return self._ranked(candidates, self.score(q[0], candidates), k)
+            return self.ranked(candidates, self.score(q[0], candidates), k)
         fetch = min(k + len(self._dead), int(self._index.ntotal))
         if kind == "hnsw":
             params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(self.ef, fetch))  # type: ignore[attr-defined]
@@ -244,13 +221,7 @@ class FaissVectorStore:
             params = faiss.SearchParameters(sel=selector)  # type: ignore[call-arg]
         scores, found = self._index.search(q, fetch, params=params)
         hits = [(int(i), float(s)) for i, s in zip(found[0], scores[0], strict=True) if i >= 0 and i not in self._dead]
-        hits.sort(key=lambda h: (-h[1], h[0]))  # ties by id, as every backend orders them
-        return hits[:k]
-
-    @staticmethod
-    def _ranked(ids: np.ndarray, scores: np.ndarray, k: int) -> ScoredIds:
-        order = np.lexsort((ids, -scores))[:k]
-        return [(int(ids[i]), float(scores[i])) for i in order]
+        return self.best(hits, k)
 
     def _exact_among(self, query: np.ndarray, allowed: np.ndarray, k: int) -> ScoredIds:
         """Exact search restricted to the live ids among ``allowed``."""
@@ -258,15 +229,11 @@ class FaissVectorStore:
             self._live_ids = np.sort(self.ids())
         allowed = np.unique(allowed)
         live = allowed[np.isin(allowed, self._live_ids, assume_unique=True)]
-        return self._ranked(live, self.score(query, live), k)
+        return self.ranked(live, self.score(query, live), k)
 
-    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Exact inner products of the query with the stored vectors of ``ids`` (all must be live)."""
-        if not len(ids):
-            return np.zeros(0, dtype=np.float32)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        vectors = self._raw.get(ids) if self._raw is not None else self._index.reconstruct_batch(ids)
-        return vectors @ np.asarray(query, dtype=np.float32).reshape(self.dim)
+    def vectors(self, ids: np.ndarray) -> np.ndarray:
+        """The stored vectors of ``ids`` (all live): from the full-precision table for IVF-PQ, else the index."""
+        return self._raw.get(ids) if self._raw is not None else self._index.reconstruct_batch(ids)
 
     def save(self, directory: Path) -> list[str]:
         """Write ``vectors.faiss`` (FAISS's own format), the tombstones as ``.npy`` and, for IVF-PQ, the

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -23,8 +23,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
-from index.ann_params import auto_ef_search
+from index.ann_params import DEFAULT_HNSW, HnswParams
+from index.base_store import VectorStoreBase
 from index.protocols import ScoredIds
+from rag import extras
 from rag.errors import IndexCorruptError, MissingExtraError, VectorStoreUnavailableError
 
 POINTER_FILE = "vectors.milvus.json"
@@ -44,7 +46,7 @@ def redact(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-class MilvusVectorStore:
+class MilvusVectorStore(VectorStoreBase):
     """Inner-product search in a Milvus collection of (id INT64, vector FLOAT_VECTOR) rows.
 
     Construction is cheap: the client connects (and Milvus Lite starts) on first use.
@@ -58,9 +60,7 @@ class MilvusVectorStore:
         token: str | None = None,
         prefix: str = "rag",
         index_type: MilvusIndex = "HNSW",
-        hnsw_m: int = 64,
-        ef_construction: int = 128,
-        ef_search: int = 0,
+        hnsw: HnswParams = DEFAULT_HNSW,
         nlist: int = 1024,
         nprobe: int = 32,
     ) -> None:
@@ -69,9 +69,7 @@ class MilvusVectorStore:
         self.token = token or None
         self.prefix = prefix
         self.index_type = index_type
-        self.hnsw_m = hnsw_m
-        self.ef_construction = ef_construction
-        self.ef_search = ef_search
+        self._hnsw(hnsw)
         self.nlist = nlist
         self.nprobe = nprobe
         self.collection: str | None = None
@@ -82,12 +80,7 @@ class MilvusVectorStore:
 
     def _connect(self) -> Any:
         if self._client is None:
-            try:
-                from pymilvus import MilvusClient
-            except ImportError as exc:
-                raise MissingExtraError(
-                    "RAG_VECTOR_STORE=milvus needs the milvus extra: pip install 'rag[milvus]'"
-                ) from exc
+            MilvusClient = extras.load("milvus", "RAG_VECTOR_STORE=milvus", "pymilvus").MilvusClient
             if self.uri.endswith(".db"):
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
             with self._errors("connect"):
@@ -114,10 +107,10 @@ class MilvusVectorStore:
             return fn(client, *args, **kwargs)
 
     def _create(self) -> str:
-        from pymilvus import DataType
+        client = self._connect()
+        from pymilvus import DataType  # importable: _connect checked the extra
 
         name = f"{self.prefix}_{uuid.uuid4().hex[:12]}"
-        client = self._connect()
         with self._errors("create collection"):
             schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("id", DataType.INT64, is_primary=True)
@@ -143,24 +136,13 @@ class MilvusVectorStore:
         self._count = 0
         return name
 
-    @property
-    def ef(self) -> int:
-        """HNSW candidates per search: ``ef_search``, or :func:`~index.ann_params.auto_ef_search` of the size."""
-        return self.ef_search or auto_ef_search(self._count)
-
     # -- the VectorStore protocol ----------------------------------------------------------------
 
     def __len__(self) -> int:
         return self._count
 
-    def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
-        """Insert vectors (n, dim) under new int64 ids (the first add of a fresh store creates its collection)."""
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        ids = np.ascontiguousarray(ids, dtype=np.int64)
-        if vectors.ndim != 2 or vectors.shape[1] != self.dim or len(ids) != len(vectors):
-            raise ValueError(f"expected {len(ids)} vectors of dimension {self.dim}, got {vectors.shape}")
-        if not len(ids):
-            return
+    def _add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
+        """Insert in batches (the first add of a fresh store creates its collection)."""
         name = self.collection or self._create()
         for start in range(0, len(ids), INSERT_ROWS):
             rows = [
@@ -170,32 +152,30 @@ class MilvusVectorStore:
             self._call("insert", lambda c, r=rows: c.insert(name, r))
         self._count += len(ids)
 
-    def _present(self, ids: Sequence[int]) -> list[int]:
-        if self.collection is None or not ids:
+    def _present(self, ids: np.ndarray) -> list[int]:
+        if self.collection is None:
             return []
         name = self.collection
         found: list[int] = []
-        unique = sorted({int(i) for i in ids})
+        unique = [int(i) for i in ids]
         for start in range(0, len(unique), GET_ROWS):
             part = unique[start : start + GET_ROWS]
             rows = self._call("get", lambda c, p=part: c.get(name, ids=p, output_fields=["id"]))
             found.extend(int(r["id"]) for r in rows)
         return found
 
-    def remove(self, ids: Sequence[int]) -> int:
-        """Delete the ids present (unknown ids are ignored); returns how many were deleted."""
-        present = self._present(list(ids))
+    def _remove(self, ids: np.ndarray) -> int:
+        """Delete the ids present in the collection."""
+        present = self._present(ids)
         if present:
             name = self.collection
             self._call("delete", lambda c: c.delete(name, ids=present))
             self._count -= len(present)
         return len(present)
 
-    def search(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> ScoredIds:
-        """Best ``k`` (id, inner product) pairs, restricted to ``allowed`` ids through a Milvus filter."""
-        if k <= 0 or self._count == 0 or self.collection is None:
-            return []
-        if allowed is not None and not len(allowed):
+    def _search(self, query: np.ndarray, k: int, allowed: np.ndarray | None) -> ScoredIds:
+        """Restricted to ``allowed`` ids through a Milvus filter expression."""
+        if self.collection is None:
             return []
         name = self.collection
         params: dict[str, Any] = {"metric_type": "IP", "params": {}}
@@ -206,16 +186,14 @@ class MilvusVectorStore:
         expr = ""
         if allowed is not None:
             expr = "id in [" + ",".join(str(int(i)) for i in np.unique(allowed)) + "]"
-        q = np.asarray(query, dtype=np.float32).reshape(self.dim).tolist()
+        q = query.tolist()
         result = self._call(
             "search",
             lambda c: c.search(
                 name, data=[q], limit=min(k, 16_384), filter=expr, search_params=params, output_fields=["id"]
             ),
         )
-        hits = [(int(h["id"]), float(h["distance"])) for h in result[0]]
-        hits.sort(key=lambda h: (-h[1], h[0]))
-        return hits[:k]
+        return self.best([(int(h["id"]), float(h["distance"])) for h in result[0]], k)
 
     def vectors(self, ids: np.ndarray) -> np.ndarray:
         """The stored vectors of ``ids``, in the order given (all must be present)."""
@@ -231,12 +209,6 @@ class MilvusVectorStore:
         if missing:
             raise KeyError(f"ids not in the Milvus collection: {missing[:5]}")
         return np.array([found[i] for i in wanted], dtype=np.float32).reshape(len(wanted), self.dim)
-
-    def score(self, query: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """Exact inner products of the query with the stored vectors of ``ids``."""
-        if not len(ids):
-            return np.zeros(0, dtype=np.float32)
-        return self.vectors(ids) @ np.asarray(query, dtype=np.float32).reshape(self.dim)
 
     def save(self, directory: Path) -> list[str]:
         """Flush the collection and write the pointer file; drop this index's collections no generation names."""

@@ -6,20 +6,21 @@ import hashlib
 from collections.abc import Callable
 from pathlib import Path
 
+from index.ann_params import HnswParams
 from index.faiss_store import FaissVectorStore
 from index.protocols import VectorStore
+from rag import extras
 from rag.errors import IndexIncompatibleError, UnknownComponentError
 from rag.settings import Settings
 
 
-def _faiss(dim: int, s: Settings, index_dir: Path) -> VectorStore:
+def faiss_store(dim: int, s: Settings, index_dir: Path | None = None) -> FaissVectorStore:
+    """A FAISS store configured from the settings (the index directory plays no part)."""
     return FaissVectorStore(
         dim,
         exact_max=s.exact_search_max,
         approximate=s.faiss_approximate,
-        hnsw_m=s.hnsw_m,
-        ef_construction=s.hnsw_ef_construction,
-        ef_search=s.hnsw_ef_search,
+        hnsw=HnswParams.from_settings(s),
         ivf_nlist=s.ivf_nlist,
         ivf_nprobe=s.ivf_nprobe,
         pq_m=s.pq_m,
@@ -36,6 +37,7 @@ def milvus_prefix(s: Settings, index_dir: Path) -> str:
 
 
 def _milvus(dim: int, s: Settings, index_dir: Path) -> VectorStore:
+    extras.require("milvus", "RAG_VECTOR_STORE=milvus", *extras.milvus_modules(s.milvus_uri))
     from index.milvus_store import MilvusVectorStore
 
     return MilvusVectorStore(
@@ -44,15 +46,13 @@ def _milvus(dim: int, s: Settings, index_dir: Path) -> VectorStore:
         token=s.milvus_token.get_secret_value() if s.milvus_token else None,
         prefix=milvus_prefix(s, index_dir),
         index_type=s.milvus_index,
-        hnsw_m=s.hnsw_m,
-        ef_construction=s.hnsw_ef_construction,
-        ef_search=s.hnsw_ef_search,
+        hnsw=HnswParams.from_settings(s),
         nlist=s.ivf_nlist or 1024,
         nprobe=s.ivf_nprobe,
     )
 
 
-VECTOR_STORES: dict[str, Callable[[int, Settings, Path], VectorStore]] = {"faiss": _faiss, "milvus": _milvus}
+VECTOR_STORES: dict[str, Callable[[int, Settings, Path], VectorStore]] = {"faiss": faiss_store, "milvus": _milvus}
 
 
 def make_vector_store(settings: Settings, dim: int, index_dir: Path | None = None) -> VectorStore:

@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from eval.cli import eval_app
+from rag import extras
 from rag.errors import RagError
 from rag.settings import Settings, get_settings
 from rag.threads import limit_threads
@@ -37,6 +38,7 @@ def _settings(index: Path | None = None, embedder: str | None = None, **extra: A
         overrides["embedder"] = embedder
     base = get_settings()
     settings = Settings(**{**base.model_dump(), **overrides}) if overrides else base
+    extras.check_configured(settings)  # before anything is read or written
     limit_threads(settings.threads)
     return settings
 

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from rag import extras
 from rag.chunking import Chunker
 from rag.embedders import get_embedder
 from rag.embedders.cache import CachedEmbedder
-from rag.errors import MissingExtraError, RagError
+from rag.errors import RagError
 from rag.ingest import iter_source
 from rag.settings import Settings
 
@@ -79,11 +80,7 @@ class _EmbedActor:
 
 
 def _ray() -> Any:
-    try:
-        import ray
-    except ImportError as exc:
-        raise MissingExtraError("--ray needs the ray extra: pip install 'rag[ray]'") from exc
-    return ray
+    return extras.load("ray", "--ray", "ray")
 
 
 def connect(address: str, threads_per_worker: int) -> bool:

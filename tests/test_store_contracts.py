@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.ann_params import auto_ef_search
+from index.ann_params import HnswParams, auto_ef_search
 from index.bm25_store import Bm25LexicalIndex
 from index.faiss_store import FaissVectorStore
 from index.protocols import LexicalIndex, VectorStore
@@ -31,12 +31,14 @@ def _vectors(n: int, seed: int = 0) -> np.ndarray:
 def _milvus(tmp: Path) -> VectorStore:
     from index.milvus_store import MilvusVectorStore
 
-    return MilvusVectorStore(DIM, uri=str(tmp / "milvus.db"), prefix="contract", index_type="HNSW", hnsw_m=16)
+    return MilvusVectorStore(
+        DIM, uri=str(tmp / "milvus.db"), prefix="contract", index_type="HNSW", hnsw=HnswParams(m=16)
+    )
 
 
 VECTOR_STORES: dict[str, Callable[[Path], VectorStore]] = {
     "faiss-exact": lambda tmp: FaissVectorStore(DIM, exact_max=10_000),
-    "faiss-hnsw": lambda tmp: FaissVectorStore(DIM, exact_max=0, hnsw_m=16, ef_search=200),
+    "faiss-hnsw": lambda tmp: FaissVectorStore(DIM, exact_max=0, hnsw=HnswParams(m=16, ef_search=200)),
     "faiss-ivfpq": lambda tmp: FaissVectorStore(DIM, exact_max=0, approximate="ivfpq", ivf_nprobe=64, rerank=20),
     "milvus-lite": _milvus,
 }
@@ -175,7 +177,7 @@ def test_hnsw_default_ef_follows_the_store_size_and_is_recorded() -> None:
     info = store.info()
     assert (info["m"], info["ef_construction"], info["ef_search"], info["ef_search_auto"]) == (64, 128, 64, True)
     assert store.search(vecs[7], 1)[0][0] == 7
-    fixed = FaissVectorStore(DIM, exact_max=0, ef_search=300)
+    fixed = FaissVectorStore(DIM, exact_max=0, hnsw=HnswParams(ef_search=300))
     fixed.add(np.arange(200), vecs)
     assert (fixed.info()["ef_search"], fixed.info()["ef_search_auto"]) == (300, False)
 
