@@ -16,10 +16,12 @@ damaged (see :func:`generation_dirs`, :func:`read_generation` and ``CorpusIndex.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from index.atomic import fsync_path, sha256_file, write_atomic
@@ -27,6 +29,7 @@ from index.manifest import MANIFEST, FileEntry, Manifest, read_manifest, sealed
 from rag.errors import IndexCorruptError, IndexMissingError
 
 KEEP_GENERATIONS = 3
+WRITER_LOCK = ".writer.lock"
 _GEN = re.compile(r"^gen-(\d{6,})$")
 
 
@@ -72,6 +75,20 @@ def read_generation(gen_dir: Path) -> tuple[Manifest, Path]:
         raise IndexCorruptError(f"{gen_dir}: its manifest names {manifest.directory!r}")
     verify_files(manifest, gen_dir)
     return manifest, gen_dir
+
+
+@contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """The index folder's cross-process writer lock (``flock`` on ``.writer.lock``): one writing process at a
+    time, whatever the process (server, ``rag index add``, a build). Readers never take it. The kernel releases it
+    when its holder dies, so a killed writer never leaves the index locked."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / WRITER_LOCK).open("a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def publish(

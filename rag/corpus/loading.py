@@ -153,11 +153,14 @@ class IndexLoading(IndexState):
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"cannot read {path}: {exc}") from exc
 
-    def _restore(self) -> None:
-        """Put the in-memory state back to the last published generation (empty if none was)."""
+    def _restore(self, latest: bool = False) -> None:
+        """Put the in-memory state back to the generation it was loaded from (empty if none was), or with
+        ``latest`` to the one published now."""
         fresh = type(self)(self.settings, self.embedder, self.index_dir)
         try:
-            if self.manifest is not None:
+            if latest:
+                fresh._open(*current(self.index_dir))
+            elif self.manifest is not None:
                 try:
                     manifest, gen_dir = read_generation(self.index_dir / self.manifest.directory)
                 except RagError:  # a generation written before generations held their own manifest

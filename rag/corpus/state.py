@@ -46,6 +46,10 @@ class IndexState:
         self.manifest: Manifest | None = None
         self._next_id = 0
         self._lock = threading.RLock()
+        self._writer_depth = 0
+        """Nesting of :meth:`~rag.corpus.writing.IndexWriting._writing` (the folder lock is taken once)."""
+        self._unsaved = False
+        """A change was applied with ``save=False`` and not published yet."""
         self._seen = threading.local()
         self.read_only: str | None = None
         """Why writes are refused (an earlier generation is served because the published one is damaged)."""

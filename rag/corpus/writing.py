@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,13 +20,15 @@ from typing import Any
 
 import numpy as np
 
-from index.generations import publish
-from index.manifest import FileEntry, Manifest
+from index.generations import publish, writer_lock
+from index.manifest import FileEntry, Manifest, read_manifest
 from rag.chunking import Chunker
 from rag.corpus.loading import IndexLoading
 from rag.corpus.state import DOCUMENTS_FILE
-from rag.errors import DocumentNotFoundError, IndexReadOnlyError
+from rag.errors import DocumentNotFoundError, IndexReadOnlyError, RagError
 from rag.models import Chunk, Document
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,29 +75,58 @@ class IndexWriting(IndexLoading):
         self.warm_up()
         stats = BuildStats()
         began = time.perf_counter()
-        with self._lock:
-            self._check_writable()
-            with self._rollback_on_error():
-                for batch in _batches(docs, self._batch_chunks(), self.chunker):
-                    duplicates = self._duplicates_added
-                    stats.embed_seconds += self._add_batch(batch)
-                    stats.duplicates += self._duplicates_added - duplicates
-                    stats.documents += len({doc.id for doc, _ in batch})
-                    stats.chunks += sum(len(spans) for _, spans in batch)
-                    if callable(progress):
-                        progress(stats)
-                    elif progress:
-                        print(f"\r  {stats.documents} documents, {stats.chunks} chunks", end="", flush=True)
-                if progress is True:
-                    print(flush=True)
-                if save:
-                    stats.version = self.save().version
+        with self._writing(), self._rollback_on_error():
+            for batch in _batches(docs, self._batch_chunks(), self.chunker):
+                duplicates = self._duplicates_added
+                stats.embed_seconds += self._add_batch(batch)
+                stats.duplicates += self._duplicates_added - duplicates
+                stats.documents += len({doc.id for doc, _ in batch})
+                stats.chunks += sum(len(spans) for _, spans in batch)
+                if callable(progress):
+                    progress(stats)
+                elif progress:
+                    print(f"\r  {stats.documents} documents, {stats.chunks} chunks", end="", flush=True)
+            if progress is True:
+                print(flush=True)
+            if save:
+                stats.version = self.save().version
+            else:
+                self._unsaved = True
         stats.seconds = time.perf_counter() - began
         return stats
 
     def _check_writable(self) -> None:
         if self.read_only is not None:
             raise IndexReadOnlyError(self.read_only)
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold this process's lock and the index folder's cross-process writer lock for one change; first bring
+        the in-memory state up to a generation another process published since this one loaded (two
+        ``rag index add`` at once: the second adds to what the first published instead of dropping it)."""
+        with self._lock:
+            if self._writer_depth:
+                yield
+                return
+            with writer_lock(self.index_dir):
+                self._writer_depth += 1
+                try:
+                    self._catch_up()
+                    self._check_writable()
+                    yield
+                finally:
+                    self._writer_depth -= 1
+
+    def _catch_up(self) -> None:
+        if self.manifest is None or self._unsaved:  # a fresh build replaces; unsaved changes are not thrown away
+            return
+        try:
+            published = read_manifest(self.index_dir).generation
+        except RagError:
+            return
+        if published != self.manifest.generation:
+            log.info("generation %s was published by another writer: reloading before this change", published)
+            self._restore(latest=True)
 
     @contextmanager
     def _rollback_on_error(self) -> Iterator[None]:
@@ -200,19 +232,21 @@ class IndexWriting(IndexLoading):
     def remove_document(self, doc_id: str, *, save: bool = True) -> str:
         """Remove a document and its chunks, then publish a new generation; returns the published version."""
         self.warm_up()
-        with self._lock:
-            self._check_writable()
+        with self._writing():
             if doc_id not in self.documents:
                 raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
             with self._rollback_on_error():
                 self._drop(doc_id)
-                return self.save().version if save else self.version
+                if save:
+                    return self.save().version
+                self._unsaved = True
+                return self.version
 
     def save(self) -> Manifest:
         """Publish the current state as a new generation."""
         assert self.vectors is not None
         vectors = self.vectors
-        with self._lock:
+        with self._writing():
 
             def write(directory: Path) -> list[str]:
                 names = [*vectors.save(directory), *self.lexical.save(directory)]
@@ -250,6 +284,7 @@ class IndexWriting(IndexLoading):
                 )
 
             self.manifest = publish(self.index_dir, write, manifest)
+            self._unsaved = False
             return self.manifest
 
     def _record(self, doc: Document) -> dict[str, Any]:
