@@ -46,6 +46,9 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
                 log.error("index not loaded: %s", state.problem)
         if state.index is not None and state.answers is None:
             state.answers = AnswerService(state.index, settings)
+        if state.answers is not None:
+            # A missing or corrupt reader is a start-up error naming the file, never a silent fallback.
+            await asyncio.to_thread(state.answers.warm_up)
         yield
 
     app = FastAPI(

@@ -289,9 +289,17 @@ class RssSampler:
 
 
 @contextlib.contextmanager
-def server(work: Path, *, embedder: str, threads: int, ready_timeout: float, on_start: Any = None) -> Iterator[str]:
+def server(
+    work: Path,
+    *,
+    embedder: str,
+    threads: int,
+    ready_timeout: float,
+    on_start: Any = None,
+    settings: dict[str, str] | None = None,
+) -> Iterator[str]:
     """A uvicorn process on 127.0.0.1 serving an index built from seeds/ in ``work``; stopped on exit.
-    ``on_start(pid)`` is called once the server is ready."""
+    ``on_start(pid)`` is called once the server is ready; ``settings`` adds ``RAG_*`` variables."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAG_")}
     env.update(
         HF_HUB_OFFLINE="1",
@@ -303,6 +311,7 @@ def server(work: Path, *, embedder: str, threads: int, ready_timeout: float, on_
         RAG_THREADS=str(threads),
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
+    env.update(settings or {})
     port = _free_port()
     log_path = work / "server.log"
     command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]

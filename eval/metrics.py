@@ -190,6 +190,15 @@ def squad_scores(answer: str, references: Sequence[str]) -> tuple[float, float]:
     return f1, em
 
 
+def span_scores(answer: str, references: Sequence[str]) -> tuple[float, float]:
+    """``(F1, EM)`` of the whole answer (``[n]`` markers removed) against the best reference: SQuAD's own
+    measure, for answers that are short spans rather than sentences."""
+    tokens = answer_tokens(answer)
+    f1 = max((token_f1(tokens, answer_tokens(r)) for r in references), default=0.0)
+    em = max((float(bool(tokens) and tokens == answer_tokens(r)) for r in references), default=0.0)
+    return f1, em
+
+
 def citation_precision(citations: Sequence[SpanRef], evidence: Sequence[SpanRef]) -> tuple[int, int]:
     """``(precise, total)``: how many citations overlap (by at least one character) an evidence span."""
     precise = sum(1 for c in citations if any(overlap(c, ev) > 0 for ev in evidence))

@@ -27,6 +27,7 @@ from rag.settings import Settings
 from rag.threads import limit_threads
 
 ROOT = Path(__file__).resolve().parents[1]
+RERANKED = "+rerank"
 PIAF_PARTS = ("shared", "data", "piaf", "retrieval")
 
 
@@ -85,6 +86,7 @@ def evaluate_retrieval(
     progress: bool = False,
 ) -> dict[str, dict[str, float]]:
     """Per method: mean nDCG@10, R@1/5/10 and MRR@10 at passage level, median latency and unsearchable count.
+    A method ending in ``+rerank`` runs the index's rerankers after fusion (the others run without them).
 
     Several chunks can come from one passage: the top 30 chunks are fetched and each passage is ranked at its
     best chunk. An unsearchable question (only stopwords) counts as a miss. The query-vector cache is cleared
@@ -98,7 +100,12 @@ def evaluate_retrieval(
         for query in tqdm(queries, desc=f"PIAF {method}", unit="q", file=sys.stderr, disable=not progress, leave=False):
             began = time.perf_counter()
             try:
-                hits = index.search(str(query["text"]), top_k=30, method=method)  # type: ignore[arg-type]
+                hits = index.search(
+                    str(query["text"]),
+                    top_k=30,
+                    method=method.removesuffix(RERANKED),  # type: ignore[arg-type]
+                    rerank=method.endswith(RERANKED),
+                )
             except RagError:
                 hits, skipped = [], skipped + 1
             latencies.append((time.perf_counter() - began) * 1000)

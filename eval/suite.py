@@ -331,10 +331,24 @@ def score_question(item: GoldItem, outcome: Outcome, documents: dict[str, str]) 
     spans = [SpanRef(c["document_id"], c["start"], c["end"]) for c in outcome.citations]
     row["citations"] = len(spans)
     row["citations_precise"] = citation_precision(spans, item.evidence)[0]
-    row["citations_exact"] = sum(
-        1 for c in outcome.citations if documents.get(c["document_id"], "")[c["start"] : c["end"]] == c["quote"]
-    )
+    row["citations_exact"] = sum(1 for c in outcome.citations if _exact(c, documents.get(c["document_id"], "")))
     return row
+
+
+def _exact(citation: dict[str, Any], text: str) -> bool:
+    """The quote is ``text[start:end]`` and, when the citation carries one, its context is
+    ``text[context_start:context_end]`` and encloses the quote."""
+    if text[citation["start"] : citation["end"]] != citation["quote"]:
+        return False
+    if citation.get("context") is None:
+        return True
+    cs, ce = citation.get("context_start"), citation.get("context_end")
+    return (
+        cs is not None
+        and ce is not None
+        and cs <= citation["start"] <= citation["end"] <= ce
+        and text[cs:ce] == citation["context"]
+    )
 
 
 def aggregate(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

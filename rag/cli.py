@@ -286,6 +286,8 @@ def ask(
         typer.echo("(LLM unavailable: extractive answer)")
     for c in answer.citations:
         typer.echo(f"  [{c.n}] {c.title} — {c.document_id}[{c.start}:{c.end}]")
+        if c.context and c.context != c.quote:
+            typer.echo(f"      « {' '.join(c.context.split())} »")
     for s in answer.see_also:
         typer.echo(f"  see also: {s.title} — {s.chunk_id}")
 
@@ -304,8 +306,12 @@ def serve(
 
     from api.app import create_app
     from api.lifecycle import DrainingServer
+    from rag.reader.registry import get_reader
 
     settings = _settings(index, host=host, port=port)
+    reader = get_reader(settings)
+    if reader is not None:
+        reader.warm_up()  # a missing or corrupt weights file: one line naming it, exit 1, before serving
     if index is not None:
         os.environ["RAG_INDEX_DIR"] = str(index)
     get_settings.cache_clear()

@@ -85,6 +85,25 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(0.4, ge=0)
     candidates: int = Field(100, ge=1, le=10_000, description="Hits taken from each retriever before fusion.")
 
+    reader: str = Field(
+        "none",
+        description="Reader in the registry: none (whole-sentence answers from the sentence scorer), e5-piaf "
+        "(the French span reader; needs weights from make train-reader), keyword (deterministic test fake).",
+    )
+    reader_weights: Path | None = Field(
+        None, description="Reader weights (.safetensors, its .json beside it); default: the weights in the package."
+    )
+    reader_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Relevance below which the reader answers 'not in the documents'; unset: the calibrated value "
+        "stored with the weights.",
+    )
+    rerank_depth: int = Field(
+        0, ge=0, le=100, description="Fused hits reordered by the reader's relevance head before the top k (0: off)."
+    )
+
     answer_mode: Literal["extractive", "generative"] = Field("extractive", description="Default mode of /v1/ask.")
     llm_backend: str | None = Field(None, description="LLM backend in the registry: openai, echo; unset = no LLM.")
     llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible base URL, /v1 included.")

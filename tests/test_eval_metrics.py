@@ -19,6 +19,7 @@ from eval.metrics import (
     percentile,
     shortest_span,
     span_retrieval_metrics,
+    span_scores,
     squad_scores,
     token_f1,
 )
@@ -136,3 +137,12 @@ def test_percentile_interpolates() -> None:
     assert percentile(values, 95) == pytest.approx(4 + 0.8 * 96)
     assert percentile(values, 0) == 1.0 and percentile(values, 100) == 100.0
     assert percentile([], 50) == 0.0
+
+
+def test_span_scores_judge_the_whole_answer() -> None:
+    assert span_scores("Philippe Hourdain [1]", ["Philippe Hourdain"]) == (1.0, 1.0)
+    f1, em = span_scores("le président Philippe Hourdain [1]", ["Hourdain"])
+    assert em == 0.0 and 0.4 < f1 < 0.6  # 1 of 3 tokens ("le" dropped): precision 1/3, recall 1
+    # the best-window measure forgives the extra words; the span measure does not
+    assert squad_scores("le président Philippe Hourdain [1]", ["Hourdain"]) == (1.0, 1.0)
+    assert span_scores("", ["x"]) == (0.0, 0.0) and span_scores("x", []) == (0.0, 0.0)

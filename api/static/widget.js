@@ -231,6 +231,7 @@
     ".ref-body{display:flex;flex-direction:column;gap:2px;min-width:0;}",
     ".ref-title{font-size:14px;font-weight:600;color:#1e3a8a;text-decoration:underline;text-underline-offset:2px;}",
     ".ref-date{font-size:12px;color:#4b5563;}",
+    ".ref-span{background:#fef08a;color:#111827;font-weight:600;border-radius:3px;padding:0 2px;}",
     ".ref-quote{font-size:13px;color:#374151;display:-webkit-box;-webkit-line-clamp:6;-webkit-box-orient:vertical;",
     "overflow:hidden;overflow-wrap:anywhere;}",
     ".error-text{margin:0;display:flex;gap:8px;align-items:flex-start;}",
@@ -726,12 +727,29 @@
               { class: "ref-body" },
               h("span", { class: "ref-title", text: title }),
               dateNode(c.published_at),
-              h("span", { class: "ref-quote", text: "« " + c.quote + " »" })
+              quoteNode(c)
             )
           )
         );
       });
     return h("div", { class: "refs" }, h("p", { class: "refs-title", text: T.sources }), h("ol", null, items));
+  }
+
+  /** The citation's sentence with its short answer span marked, or the quote alone (text nodes only). */
+  function quoteNode(c) {
+    var ctx = typeof c.context === "string" ? c.context : null;
+    var from = c.start - c.context_start;
+    var to = c.end - c.context_start;
+    if (ctx === null || !(from >= 0 && to <= ctx.length) || ctx.slice(from, to) !== c.quote || ctx === c.quote) {
+      return h("span", { class: "ref-quote", text: "« " + c.quote + " »" });
+    }
+    return h(
+      "span",
+      { class: "ref-quote" },
+      document.createTextNode("« " + ctx.slice(0, from)),
+      h("mark", { class: "ref-span", text: c.quote }),
+      document.createTextNode(ctx.slice(to) + " »")
+    );
   }
 
   function seeAlsoList(passages) {

@@ -385,3 +385,8 @@ def verify_citations(citations: list[Citation], texts: dict[str, str]) -> None:
         text = texts.get(c.document_id)
         if text is None or not 0 <= c.start < c.end <= len(text) or text[c.start : c.end] != c.quote:
             raise CitationMismatch(f"citation [{c.n}] does not quote {c.document_id}[{c.start}:{c.end}]")
+        if c.context is None and c.context_start is None and c.context_end is None:
+            continue
+        cs, ce = c.context_start, c.context_end
+        if cs is None or ce is None or not cs <= c.start < c.end <= ce or text[cs:ce] != c.context:
+            raise CitationMismatch(f"citation [{c.n}]'s context is not {c.document_id}[{cs}:{ce}] around its quote")

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rag.analyzer import fold
-from rag.answering.extractive import ExtractiveAnswerer, verify_citations
+from rag.answering.extractive import verify_citations
 from rag.answering.models import Answer, Citation
+from rag.answering.protocol import Answerer
 from rag.answering.question import language, probes_the_service
 from rag.answering.safety import drop_instruction_echo, redact_ungrounded
 from rag.chunking import sentence_spans
@@ -59,7 +60,7 @@ class GenerativeAnswerer:
 
     mode = "generative"
 
-    def __init__(self, index: CorpusIndex, llm: LLMBackend, extractive: ExtractiveAnswerer, deadline: float) -> None:
+    def __init__(self, index: CorpusIndex, llm: LLMBackend, extractive: Answerer, deadline: float) -> None:
         self.index = index
         self.llm = llm
         self.extractive = extractive

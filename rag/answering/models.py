@@ -23,6 +23,9 @@ class Citation(BaseModel):
     score: float
     title: str
     published_at: str | None = None
+    context_start: int | None = Field(None, ge=0, description="Start of the sentence(s) enclosing the quote")
+    context_end: int | None = Field(None, ge=0, description="End of the sentence(s) enclosing the quote")
+    context: str | None = Field(None, description="document.text[context_start:context_end], for display")
 
 
 class SeeAlso(BaseModel):
@@ -48,6 +51,7 @@ class Answer(BaseModel):
     mode: Mode = "extractive"
     degraded: bool = False
     language: Literal["fr", "en"] = "fr"
+    context: str | None = Field(None, description="The sentence the short answer was read from, for display")
     conflict: bool = Field(False, description="The cited sources disagree on the asked fact")
     unsupported_sentences: list[str] = Field(
         default_factory=list, description="Generated sentences that no retrieved passage supports"

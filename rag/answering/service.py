@@ -6,11 +6,16 @@ from rag.answering.conversation import standalone_query
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.generative import GenerativeAnswerer
 from rag.answering.models import Answer, Mode
+from rag.answering.protocol import Answerer
+from rag.answering.reading import ReadingAnswerer
 from rag.corpus_index import MAX_QUERY_CHARS, CorpusIndex
 from rag.errors import InvalidQueryError, RagError
 from rag.filters import Filters
 from rag.llm.protocol import LLMBackend
 from rag.llm.registry import configured_llm
+from rag.reader.registry import get_reader
+from rag.search.protocols import Reranker
+from rag.search.rerank import ReaderReranker
 from rag.settings import Method, Settings
 
 
@@ -27,11 +32,24 @@ class AnswerService:
     def __init__(self, index: CorpusIndex, settings: Settings, llm: LLMBackend | None = None) -> None:
         self.index = index
         self.settings = settings
-        self.extractive = ExtractiveAnswerer(index)
+        self.reader = get_reader(settings)
+        self.sentences = ExtractiveAnswerer(index)
+        self.extractive: Answerer = self.sentences
+        self.rerankers: list[Reranker] = []
+        if self.reader is not None:
+            self.extractive = ReadingAnswerer(index, self.reader, self.sentences, settings.reader_threshold)
+            if settings.rerank_depth:
+                self.rerankers.append(ReaderReranker(self.reader, settings.rerank_depth))
+        index.use_rerankers(self.rerankers)  # the index's searches (/v1/search too) rerank as configured
         self.llm = llm if llm is not None else configured_llm(settings)
         self.generative = (
             GenerativeAnswerer(index, self.llm, self.extractive, settings.llm_deadline) if self.llm else None
         )
+
+    def warm_up(self) -> None:
+        """Load the reader once (a missing or corrupt weights file raises here, naming the file)."""
+        if self.reader is not None:
+            self.reader.warm_up()
 
     def ask(
         self,

