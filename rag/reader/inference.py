@@ -11,7 +11,6 @@ Spans never cross a window; their token offsets map back to exact character offs
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import threading
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from index.atomic import sha256_file
 from rag.reader.errors import ReaderWeightsError
 
 if TYPE_CHECKING:
@@ -149,14 +149,6 @@ def best_spans(
     idx = np.argpartition(-flat, top - 1)[:top]
     idx = idx[np.argsort(-flat[idx])]
     return [(int(x // n_tokens), int(x % n_tokens), float(flat[x])) for x in idx]
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class E5Reader:
