@@ -87,29 +87,8 @@ class Builder:
             self._q[q.id] = self.tok.ids("query: " + q.question)[: self.cfg.max_question_tokens]
         return self._q[q.id]
 
-    def windows(self, q: Question, passage: str, key: str) -> list[Window]:
-        k = (q.id, key)
-        if k not in self._w:
-            self._w[k] = make_windows(
-                self.tok,
-                self.qids(q),
-                passage,
-                0,
-                max_len=self.cfg.max_len,
-                stride=self.cfg.stride,
-                bos=self.src.bos,
-                eos=self.src.eos,
-                passage_prefix=self.prefix,
-            )
-        return self._w[k]
-
-    def partial(self, q: Question, min_tokens: int = 32) -> Window | None:
-        """A window cut from the gold context that leaves every answer out (the larger side), or None."""
-        a = min(s for _, s in q.answers)
-        b = max(s + len(t) for t, s in q.answers)
-        before, after = q.context[:a], q.context[b:]
-        text, offset = (before, 0) if len(before) >= len(after) else (after, b)
-        w = make_windows(
+    def _make(self, q: Question, text: str) -> list[Window]:
+        return make_windows(
             self.tok,
             self.qids(q),
             text,
@@ -119,7 +98,21 @@ class Builder:
             bos=self.src.bos,
             eos=self.src.eos,
             passage_prefix=self.prefix,
-        )[0]
+        )
+
+    def windows(self, q: Question, passage: str, key: str) -> list[Window]:
+        k = (q.id, key)
+        if k not in self._w:
+            self._w[k] = self._make(q, passage)
+        return self._w[k]
+
+    def partial(self, q: Question, min_tokens: int = 32) -> Window | None:
+        """A window cut from the gold context that leaves every answer out (the larger side), or None."""
+        a = min(s for _, s in q.answers)
+        b = max(s + len(t) for t, s in q.answers)
+        before, after = q.context[:a], q.context[b:]
+        text, offset = (before, 0) if len(before) >= len(after) else (after, b)
+        w = self._make(q, text)[0]
         if len(w.starts) < min_tokens:
             return None
         return Window(w.ids, 0, w.first, 0, [s + offset for s in w.starts], [e + offset for e in w.ends])

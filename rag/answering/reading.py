@@ -115,8 +115,7 @@ class ReadingAnswerer:
             )
             return self.refusal(question, hits, lang, reason, trace)
         if top.best is None:
-            fallback = self.sentences.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
-            return fallback
+            return self.sentences.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
         chosen = [top, *self._disagreeing(ranked, kind)]
         return _compose(chosen, kind, lang, trace)
 
