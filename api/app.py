@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -49,6 +50,10 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
         if state.answers is not None:
             # A missing or corrupt reader is a start-up error naming the file, never a silent fallback.
             await asyncio.to_thread(state.answers.warm_up)
+        # What start-up loaded (index, models) lives as long as the server: out of the collector's sight, so
+        # that full collections under load do not walk it again and again (tail latency).
+        gc.collect()
+        gc.freeze()
         yield
 
     app = FastAPI(

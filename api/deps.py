@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from rag.answering.service import AnswerService
 from rag.corpus_index import CorpusIndex
@@ -31,23 +32,28 @@ class NotReady(RagError):
     status = 503
 
 
-def get_state(request: Request) -> IndexState:
+async def get_state(request: Request) -> IndexState:
     """The application's index state."""
     state: IndexState = request.app.state.index_state
     return state
 
 
-def get_index(state: Annotated[IndexState, Depends(get_state)]) -> CorpusIndex:
-    """The loaded index, or a 503 saying why there is none."""
+async def get_index(state: Annotated[IndexState, Depends(get_state)]) -> CorpusIndex:
+    """The loaded index (caught up with a generation another process published), or a 503 saying why there is
+    none. Async, like the other seams: a sync dependency costs a thread-pool hop on every request."""
     if state.index is None:
         raise NotReady(state.problem)
+    if state.index.refresh_due():
+        await run_in_threadpool(state.index.refresh)
     return state.index
 
 
-def get_answers(state: Annotated[IndexState, Depends(get_state)]) -> AnswerService:
-    """The answer service over the loaded index."""
+async def get_answers(state: Annotated[IndexState, Depends(get_state)]) -> AnswerService:
+    """The answer service over the loaded index (caught up, as :func:`get_index`)."""
     if state.index is None or state.answers is None:
         raise NotReady(state.problem)
+    if state.index.refresh_due():
+        await run_in_threadpool(state.index.refresh)
     return state.answers
 
 

