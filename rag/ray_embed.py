@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag import extras
-from rag.chunking import Chunker
+from rag.chunking import Chunker, sentence_spans
 from rag.embedders import get_embedder
 from rag.embedders.cache import CachedEmbedder
 from rag.errors import RagError
@@ -127,7 +127,8 @@ def embed_on_ray(
     block: int = 20_000,
     progress: Callable[[RayEmbedStats], None] | None = None,
 ) -> RayEmbedStats:
-    """Fill the embedding cache with the vectors of every passage of ``source``, computed on the Ray cluster."""
+    """Fill the embedding cache with the vectors of every passage of ``source`` (and of its sentences, when the
+    build stores sentence vectors), computed on the Ray cluster."""
     from rag.service import unique
 
     cache = cached_embedder(settings)
@@ -170,6 +171,9 @@ def embed_on_ray(
                 text = doc.text[span.start : span.end]
                 pending.setdefault(CachedEmbedder.key(text), text)
                 stats.passages += 1
+                if settings.sentence_vectors:  # the build stores these too (RAG_SENTENCE_VECTORS)
+                    for a, b in sentence_spans(doc.text, span.start, span.end):
+                        pending.setdefault(CachedEmbedder.key(doc.text[a:b]), doc.text[a:b])
             if len(pending) >= block:
                 flush()
         flush()
