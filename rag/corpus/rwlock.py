@@ -87,8 +87,3 @@ class ReadWriteLock:
     def held(self) -> bool:
         """Whether the calling thread holds either side."""
         return bool(self._reads()) or self._writer == threading.get_ident()
-
-    @property
-    def readers(self) -> int:
-        """Threads holding the read side now."""
-        return self._readers

@@ -125,32 +125,17 @@ class IndexWriting(IndexLoading):
         for batch in batches:
             ready.append(batch)
             replaced.update(doc.id for doc, _ in batch)
-            keys: list[bytes] = []
             texts: list[str] = []
             for doc, spans in batch:
                 for span in spans:
                     text = doc.text[span.start : span.end]
-                    key = _text_key(text)
-                    owner = owners.get(key)
-                    if (
-                        key in ahead
-                        or key in keys
-                        or (owner is not None and self.chunks[owner].document_id not in replaced)
-                    ):
-                        continue
-                    keys.append(key)
+                    owner = owners.get(_text_key(text))
+                    if owner is not None and self.chunks[owner].document_id not in replaced:
+                        continue  # stored already, for a document this change keeps
                     texts.append(text)
                     if self.settings.sentence_vectors:
-                        for a, b in sentence_spans(doc.text, span.start, span.end):
-                            sentence = doc.text[a:b]
-                            skey = _text_key(sentence)
-                            if skey not in ahead and skey not in keys:
-                                keys.append(skey)
-                                texts.append(sentence)
-            if texts:
-                began = time.perf_counter()
-                ahead.update(zip(keys, self.embedder.embed_passages(texts), strict=True))
-                spent += time.perf_counter() - began
+                        texts += [doc.text[a:b] for a, b in sentence_spans(doc.text, span.start, span.end)]
+            spent += self._embed_missing(texts, ahead)
             report(batch)
             count += sum(len(spans) for _, spans in batch)
             if count >= EMBED_AHEAD_CHUNKS:
@@ -236,12 +221,8 @@ class IndexWriting(IndexLoading):
                 texts.append(chunk.text)
         if not new_chunks:
             return 0.0
-        began = time.perf_counter()
-        missing = [t for t in texts if _text_key(t) not in ahead]
-        if missing:
-            ahead.update(zip(map(_text_key, missing), self.embedder.embed_passages(missing), strict=True))
+        spent = self._embed_missing(texts, ahead)
         vectors = np.stack([ahead[_text_key(t)] for t in texts])
-        spent = time.perf_counter() - began
         ids_arr = np.array([c.id for c in new_chunks], dtype=np.int64)
         self.vectors.add(ids_arr, vectors)
         docs = {doc.id: doc for doc, _ in batch}
@@ -250,25 +231,31 @@ class IndexWriting(IndexLoading):
         )
         for chunk in new_chunks:
             self.chunks[chunk.id] = chunk
-        began = time.perf_counter()
-        self._store_sentences(new_chunks, ahead)
-        return spent + time.perf_counter() - began
+        return spent + self._store_sentences(new_chunks, ahead)
 
-    def _store_sentences(self, chunks: list[Chunk], ahead: dict[bytes, np.ndarray]) -> None:
-        """Embed (or take from ``ahead``) and store the sentences of newly stored chunks."""
+    def _embed_missing(self, texts: list[str], ahead: dict[bytes, np.ndarray]) -> float:
+        """Embed, each once, the texts that ``ahead`` (vectors by text key) lacks, into it; seconds spent."""
+        missing = list(dict.fromkeys(t for t in texts if _text_key(t) not in ahead))
+        if not missing:
+            return 0.0
+        began = time.perf_counter()
+        ahead.update(zip(map(_text_key, missing), self.embedder.embed_passages(missing), strict=True))
+        return time.perf_counter() - began
+
+    def _store_sentences(self, chunks: list[Chunk], ahead: dict[bytes, np.ndarray]) -> float:
+        """Embed (or take from ``ahead``) and store the sentences of newly stored chunks; seconds embedding."""
         if not self.settings.sentence_vectors or not chunks:
-            return
+            return 0.0
         per = [(c, sentence_spans(self.documents[c.document_id].text, c.start, c.end)) for c in chunks]
         texts = [self.documents[c.document_id].text[a:b] for c, spans in per for a, b in spans]
-        missing = list(dict.fromkeys(t for t in texts if _text_key(t) not in ahead))
-        if missing:
-            ahead.update(zip(map(_text_key, missing), self.embedder.embed_passages(missing), strict=True))
+        spent = self._embed_missing(texts, ahead)
         at = 0
         for chunk, spans in per:
             vectors = [ahead[_text_key(t)] for t in texts[at : at + len(spans)]]
             at += len(spans)
             matrix = np.stack(vectors) if vectors else np.zeros((0, self.embedder.dim), dtype=np.float32)
             self.sentences.add(chunk.id, [(a - chunk.start, b - chunk.start) for a, b in spans], matrix)
+        return spent
 
     def _drop(self, doc_id: str) -> None:
         assert self.vectors is not None

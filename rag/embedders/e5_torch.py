@@ -103,13 +103,6 @@ class E5TorchQueryEncoder:
             )
         self.encode(["amorçage"])
 
-    @property
-    def window(self) -> int:
-        """Content tokens that fit one e5 window (positions minus ``<s>`` and ``</s>``)."""
-        self.warm_up()
-        assert self._loaded is not None
-        return int(self._loaded[0].header.max_positions) - 2
-
     def token_ids(self, text: str) -> list[int] | None:
         """``<s> query: text </s>`` as ids, or None when it does not fit one window."""
         self.warm_up()
