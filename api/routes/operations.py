@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,9 +15,9 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/health")
-async def health() -> dict[str, str]:
-    """The process is alive."""
-    return {"status": "ok"}
+async def health() -> dict[str, str | int]:
+    """The process is alive (``pid``: which one, behind ``rag serve --workers``)."""
+    return {"status": "ok", "pid": os.getpid()}
 
 
 @router.get("/ready", responses={503: ERROR_SCHEMA})

