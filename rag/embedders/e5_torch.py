@@ -128,12 +128,12 @@ class E5TorchQueryEncoder:
             )
         self.encode(["amorçage"])
 
-    def token_ids(self, text: str) -> list[int] | None:
-        """``<s> query: text </s>`` as ids, or None when it does not fit one window."""
+    def token_ids(self, text: str, prefix: str = "query: ") -> list[int] | None:
+        """``<s> query: text </s>`` (or another prefix) as ids, or None when it does not fit one window."""
         self.warm_up()
         assert self._loaded is not None
         src, tok, _, _ = self._loaded
-        content = tok.ids("query: " + text)
+        content = tok.ids(prefix + text)
         if len(content) > src.header.max_positions - 2:
             return None
         return [src.bos, *content, src.eos]
@@ -152,6 +152,28 @@ class E5TorchQueryEncoder:
         if any(s is None for s in seqs):
             raise ValueError("a query is longer than one e5 window")
         return self._encode_ids([s for s in seqs if s is not None])
+
+    def encode_passages(self, texts: Sequence[str], *, batch_tokens: int = 4096) -> list[np.ndarray | None]:
+        """Passage vectors (``passage: `` prefix), in the calling thread, in batches of similar length (at most
+        ``batch_tokens`` padded tokens each); None for a text longer than one e5 window. Only for the full model:
+        the distilled encoder was trained on queries alone."""
+        if self.weights is not None:
+            raise ValueError("the distilled query encoder does not embed passages")
+        seqs = [self.token_ids(t, "passage: ") for t in texts]
+        fits = {i: s for i, s in enumerate(seqs) if s is not None}
+        order = sorted(fits, key=lambda i: len(fits[i]))
+        out: list[np.ndarray | None] = [None] * len(texts)
+        start = 0
+        while start < len(order):
+            end = start + 1
+            # Sorted by length, so a batch's padded size is its size times the length of its last text.
+            while end < len(order) and (end + 1 - start) * len(fits[order[end]]) <= batch_tokens:
+                end += 1
+            batch = order[start:end]
+            for i, vector in zip(batch, self._encode_ids([fits[i] for i in batch]), strict=True):
+                out[i] = vector
+            start = end
+        return out
 
     def close(self) -> None:
         """Stop the batching threads."""

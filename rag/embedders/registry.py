@@ -15,7 +15,9 @@ from rag.settings import Settings
 from rag.threads import thread_count
 
 EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
-    "e5": lambda s: E5Embedder(batch_size=s.embed_batch_size, queries=_query_engine(s)),
+    "e5": lambda s: E5Embedder(
+        batch_size=s.embed_batch_size, queries=_query_engine(s), passage_engine=s.passage_engine
+    ),
     "sentence-transformers": lambda s: SentenceTransformerEmbedder(
         s.embedder_model,
         query_prefix=s.query_prefix,
