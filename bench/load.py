@@ -46,6 +46,10 @@ import httpx
 from common import percentile
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from rag.embedders.e5_torch import cpu_flags  # noqa: E402
+
 QUERY_CACHE_SIZE = 512
 """Distinct queries the index remembers vectors for (``CorpusIndex.embed_query``)."""
 REQUEST_TIMEOUT = 30.0
@@ -492,16 +496,6 @@ def report(results: list[RouteResult]) -> str:
     return "\n".join(lines)
 
 
-def cpu_flags() -> list[str]:
-    """The CPU features the query model's speed depends on (bfloat16 and AMX units, AVX-512, AVX2)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            words = set(next((line for line in f if line.startswith("flags")), "").split())
-    except OSError:
-        return []
-    return sorted(words & {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
-
-
 def main() -> None:
     """Parse the arguments, start the server, run the load, print (and optionally save) the results."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -601,7 +595,7 @@ def main() -> None:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "machine": platform.machine(),
-            "cpu_flags": cpu_flags(),
+            "cpu_flags": sorted(cpu_flags()),
         }
         payload = {"setup": setup, "results": [asdict(r) for r in results], "rss": rss, "failures": failures}
         args.json.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

