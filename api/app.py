@@ -14,11 +14,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import metrics
 from api.access_log import AccessLog
-from api.deps import IndexState
+from api.deps import ServingState
 from api.errors import ERROR_SCHEMA, install
 from api.routes import chat, documents, evaluation, operations, retrieval, widget
 from api.security import PUBLIC_PATHS, Guard, needs_admin, parse_keys
-from rag.answering.service import AnswerService
+from rag.answering.answer_service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.errors import RagError
 from rag.settings import Settings, get_settings
@@ -34,11 +34,11 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state: IndexState = app.state.index_state
+        state: ServingState = app.state.index_state
         if state.index is None:
             limit_threads(settings.threads)
             try:
-                from rag.service import open_index
+                from rag.index_build import open_index
 
                 state.index = await asyncio.to_thread(open_index, settings, build_if_missing=True, fallback=True)
                 await asyncio.to_thread(state.index.prime)
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, index: CorpusIndex | None = Non
         lifespan=lifespan,
         description="French-first retrieval-augmented question answering with exact citations.",
     )
-    app.state.index_state = IndexState(settings)
+    app.state.index_state = ServingState(settings)
     app.state.index_state.index = index
     install(app)
     metrics.install(app)

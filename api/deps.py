@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.concurrency import run_in_threadpool
 
-from rag.answering.service import AnswerService
+from rag.answering.answer_service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.errors import RagError
 from rag.settings import Settings
 
 
-class IndexState:
+class ServingState:
     """Holds the index (and its answer service) once loaded, and why it is not ready otherwise."""
 
     def __init__(self, settings: Settings) -> None:
@@ -32,13 +32,13 @@ class NotReady(RagError):
     status = 503
 
 
-async def get_state(request: Request) -> IndexState:
+async def get_state(request: Request) -> ServingState:
     """The application's index state."""
-    state: IndexState = request.app.state.index_state
+    state: ServingState = request.app.state.index_state
     return state
 
 
-async def get_index(state: Annotated[IndexState, Depends(get_state)]) -> CorpusIndex:
+async def get_index(state: Annotated[ServingState, Depends(get_state)]) -> CorpusIndex:
     """The loaded index (caught up with a generation another process published), or a 503 saying why there is
     none. Async, like the other seams: a sync dependency costs a thread-pool hop on every request."""
     if state.index is None:
@@ -48,7 +48,7 @@ async def get_index(state: Annotated[IndexState, Depends(get_state)]) -> CorpusI
     return state.index
 
 
-async def get_answers(state: Annotated[IndexState, Depends(get_state)]) -> AnswerService:
+async def get_answers(state: Annotated[ServingState, Depends(get_state)]) -> AnswerService:
     """The answer service over the loaded index (caught up, as :func:`get_index`)."""
     if state.index is None or state.answers is None:
         raise NotReady(state.problem)
@@ -57,6 +57,6 @@ async def get_answers(state: Annotated[IndexState, Depends(get_state)]) -> Answe
     return state.answers
 
 
-StateDep = Annotated[IndexState, Depends(get_state)]
+StateDep = Annotated[ServingState, Depends(get_state)]
 IndexDep = Annotated[CorpusIndex, Depends(get_index)]
 AnswersDep = Annotated[AnswerService, Depends(get_answers)]

@@ -15,7 +15,7 @@ from types import FrameType
 
 import uvicorn
 
-from api.deps import IndexState
+from api.deps import ServingState
 
 log = logging.getLogger("rag.api")
 
@@ -23,7 +23,7 @@ log = logging.getLogger("rag.api")
 class DrainingServer(uvicorn.Server):
     """A uvicorn server that drains for ``drain_seconds`` on SIGTERM before its graceful shutdown."""
 
-    def __init__(self, config: uvicorn.Config, state: IndexState, drain_seconds: float) -> None:
+    def __init__(self, config: uvicorn.Config, state: ServingState, drain_seconds: float) -> None:
         super().__init__(config)
         self.state = state
         self.drain_seconds = drain_seconds

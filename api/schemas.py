@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
 
 from rag.answering.models import Answer
 from rag.corpus_index import MAX_QUERY_CHARS
 from rag.filters import Filters
+from rag.settings import Method, Mode
 
 
 def _no_coercion(value: Any) -> Any:
@@ -29,7 +30,7 @@ class SearchRequest(BaseModel):
 
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     top_k: JsonInt = Field(5, ge=1, le=50)
-    method: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    method: Method = "hybrid"
     filters: Filters | None = None
 
 
@@ -40,8 +41,8 @@ class AskRequest(BaseModel):
 
     question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
     top_k: JsonInt = Field(5, ge=1, le=50)
-    mode: Literal["extractive", "generative"] | None = None
-    method: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    mode: Mode | None = None
+    method: Method = "hybrid"
     filters: Filters | None = None
     debug: StrictBool = False
 

@@ -37,7 +37,7 @@ def ensure_index(settings: Settings) -> None:
     does; done here so that N workers do not race to build it). A damaged index is left to the workers, which
     serve its newest sound generation."""
     from index.manifest import read_manifest
-    from rag.service import build_index
+    from rag.index_build import build_index
 
     try:
         read_manifest(settings.index_dir)

@@ -27,10 +27,9 @@ import httpx
 from common import percentile
 from load import queries, server
 
-from rag.answering.service import AnswerService
-from rag.reader.inference import PassageReading
-from rag.reader.protocol import Reader
-from rag.service import build_index
+from rag.answering.answer_service import AnswerService
+from rag.index_build import build_index
+from rag.reader.protocol import PassageReading, Reader
 from rag.settings import Settings
 from rag.threads import limit_threads
 

@@ -1,6 +1,11 @@
-"""What the benchmark scripts share: the nearest-rank percentile they report and the seed-corpus questions."""
+"""What the benchmark scripts share: the seed-corpus questions, and the percentile they report (the evaluation's
+own, linearly interpolated: a bench p99 and an eval p99 mean the same)."""
 
 from __future__ import annotations
+
+from eval.metrics import percentile
+
+__all__ = ["SEED_QUESTIONS", "percentile"]
 
 SEED_QUESTIONS = [
     "Qui préside la CCI Hauts-de-France ?",
@@ -12,11 +17,3 @@ SEED_QUESTIONS = [
     "intelligence artificielle entreprises formation",
     "Microsoft écoles IA",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (0 for no values): always a measured value, never an interpolation."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]

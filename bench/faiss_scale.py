@@ -39,22 +39,14 @@ from common import percentile  # noqa: E402
 
 from index.ann_params import HnswParams  # noqa: E402
 from index.faiss_store import FaissVectorStore  # noqa: E402
-from index.stores import faiss_store  # noqa: E402
+from rag.corpus.stores import faiss_store  # noqa: E402
+from rag.process import rss_mb  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 from rag.threads import limit_threads  # noqa: E402
 
 DIM = 384
 K = 10
 GENERATOR = "topic-tree-1"  # bump when EmbeddingLike changes: cached indexes are keyed by it
-
-
-def rss_mb() -> float:
-    """Resident set size of this process (MB)."""
-    with open("/proc/self/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class EmbeddingLike:

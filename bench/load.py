@@ -31,7 +31,6 @@ import itertools
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,8 @@ from typing import Any
 
 import httpx
 from common import percentile
+
+from rag.process import free_port, rss_bytes, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -240,47 +241,6 @@ async def drive(
     return result
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (server workers)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        todo += children.get(current, [])
-    return out
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its children (Linux ``/proc``; 0 where unavailable): proportional set
-    size when there are workers (pages they share, such as the memory-mapped model, are counted once)."""
-    pids = _process_tree(pid)
-    key, files = ("VmRSS:", "status") if len(pids) == 1 else ("Pss:", "smaps_rollup")
-    total = 0
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/{files}").read_text().splitlines():
-                if line.startswith(key):
-                    total += int(line.split()[1]) * 1024
-                    break
-        except OSError:
-            pass
-    return total
-
-
 class RssSampler:
     """Samples a process's RSS every ``interval`` seconds in a thread; ``mark()`` records the current value."""
 
@@ -346,12 +306,7 @@ def _process(
                 time.sleep(0.25)
             yield url, process.pid
         finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(10)
+            stop(process)
 
 
 @contextlib.contextmanager
@@ -379,7 +334,7 @@ def server(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )
     env.update(settings or {})
-    port = _free_port()
+    port = free_port()
     log_path = work / "server.log"
     if workers > 1:  # `rag serve --workers N`: the index is built once, then N processes share the port
         env.setdefault("RAG_DRAIN_SECONDS", "0")
@@ -425,7 +380,7 @@ def txtai_server(work: Path, *, ready_timeout: float, on_start: Any = None) -> I
     )
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAG_")}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", CONFIG=str(config), TOKENIZERS_PARALLELISM="false")
-    port = _free_port()
+    port = free_port()
     log_path = work / "txtai.log"
     command = [sys.executable, "-m", "uvicorn", "txtai.api:app", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--log-level", "warning", "--no-access-log"]

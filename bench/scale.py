@@ -32,7 +32,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,8 @@ sys.path[:0] = [str(ROOT), str(BENCH)]
 from common import SEED_QUESTIONS, percentile  # noqa: E402
 
 from eval.piaf_retrieval import find_piaf_data  # noqa: E402
+from rag.process import free_port  # noqa: E402
+from rag.process import rss_mb as process_rss_mb  # noqa: E402
 
 DATA = ROOT / "data" / "scale"
 CACHE = ROOT / "data" / "embed-cache"
@@ -91,11 +92,7 @@ def rss_mb(pid: int | str = "self") -> float:
     if pid == "self":
         gc.collect()
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+    return process_rss_mb(pid)
 
 
 def disk_mb(path: Path) -> float:
@@ -151,13 +148,6 @@ def quality(ranked: list[list[str]], ids: list[str], qrels: dict[str, set[str]])
     return {"ndcg@10": round(means["ndcg@10"], 3), "r@10": round(means["r@10"], 3)}
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # -- workers (each in its own process) ----------------------------------------------------------
 
 
@@ -171,7 +161,7 @@ def rag_settings(corpus: str) -> Any:
 def rag_build(corpus: str) -> dict[str, Any]:
     """Build rag's index of a text corpus (embedding cache warm)."""
     from rag.embedders import get_embedder
-    from rag.service import build_index
+    from rag.index_build import build_index
 
     settings = rag_settings(corpus)
     shutil.rmtree(settings.index_dir, ignore_errors=True)
@@ -195,7 +185,7 @@ def rag_build(corpus: str) -> dict[str, Any]:
 
 def rag_query(corpus: str, count: int) -> dict[str, Any]:
     """Load rag's index; memory, search and ask latency in process, PIAF quality."""
-    from rag.answering.service import AnswerService
+    from rag.answering.answer_service import AnswerService
     from rag.corpus_index import CorpusIndex
     from rag.embedders import get_embedder
 
@@ -240,8 +230,8 @@ def _txtai_env() -> None:
 def passages(corpus: str) -> Iterator[dict[str, str]]:
     """rag's passages of a corpus (same chunker, same settings), as txtai documents."""
     from rag.chunking import Chunker
+    from rag.index_build import unique
     from rag.ingest import iter_source
-    from rag.service import unique
 
     settings = rag_settings(corpus)
     chunker = Chunker(settings.chunk_tokens, settings.chunk_overlap)

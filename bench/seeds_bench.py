@@ -16,7 +16,7 @@ from common import SEED_QUESTIONS as QUESTIONS
 from common import percentile
 
 from rag.corpus_index import CorpusIndex
-from rag.service import build_index
+from rag.index_build import build_index
 from rag.settings import Settings
 from rag.threads import limit_threads
 

@@ -133,6 +133,10 @@ def piaf(
     max_seconds: Annotated[
         float | None, typer.Option("--max-seconds", min=1.0, help="Fail when the whole run takes longer.")
     ] = None,
+    rerank: Annotated[
+        bool,
+        typer.Option("--rerank", help="Also score hybrid+rerank (the reader's relevance over the fused top 30)."),
+    ] = False,
 ) -> None:
     """PIAF passage retrieval (lexical, dense, hybrid) and extractive answers; writes <out>/piaf.json and .md.
     With ``--compare`` (and ``--max-seconds``) it is a gate: exit 1 on a drop beyond the tolerance (or a run
@@ -148,7 +152,7 @@ def piaf(
         typer.echo(f"error: no PIAF corpus at {data / 'corpus.jsonl'}", err=True)
         raise typer.Exit(code=1)
     limit_threads()
-    report = run_piaf(data=data, full=full, embedder=embedder, index_dir=index, progress=progress)
+    report = run_piaf(data=data, full=full, embedder=embedder, index_dir=index, progress=progress, rerank=rerank)
     json_path, md_path = write_piaf(report, out, name)
     typer.echo(f"PIAF {report['sample']}: {report['questions']} questions, {report['passages']} passages")
     for method, m in report["retrieval"].items():
@@ -158,8 +162,9 @@ def piaf(
         )
     a = report["answers"]
     typer.echo(
-        f"  answers  containment {a['containment']:.3f}  F1 {a['f1']:.3f}  EM {a['em']:.3f}  "
-        f"abstention {a['abstention']:.3f}"
+        f"  answers  ({a['reader']}) containment {a['containment']:.3f}  span F1 {a.get('span_f1', 0):.3f}  "
+        f"span EM {a.get('span_em', 0):.3f}  abstention {a['abstention']:.3f}  median {a['median_chars']} chars  "
+        f"p50 {a['p50_ms']:.0f} ms"
     )
     typer.echo(f"wrote {json_path}, {md_path} ({report['seconds']['total']:.0f}s)")
     failed = False

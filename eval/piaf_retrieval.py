@@ -22,7 +22,7 @@ from pathlib import Path
 from eval.metrics import mean_metrics, retrieval_metrics
 from rag.corpus_index import CorpusIndex
 from rag.errors import IndexIncompatibleError, IndexMissingError, RagError
-from rag.service import build_index
+from rag.index_build import build_index
 from rag.settings import Settings
 from rag.threads import limit_threads
 

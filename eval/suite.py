@@ -37,6 +37,7 @@ from eval.metrics import (
     span_retrieval_metrics,
     squad_scores,
 )
+from rag.settings import METHODS, MODES
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLD = ROOT / "eval" / "gold.jsonl"
@@ -44,8 +45,6 @@ SEEDS = ROOT / "seeds"
 REPORTS = ROOT / "eval" / "reports"
 RETRIEVAL_K = 10
 ANSWER_K = 5
-METHODS = ("hybrid", "dense", "lexical")
-MODES = ("extractive", "generative")
 RETRIEVAL_METRICS = ("ndcg@10", "r@1", "r@5", "r@10", "mrr@10")
 ANSWER_METRICS = (
     "answer_accuracy",
@@ -232,8 +231,8 @@ class InProcessTarget(IndexTarget):
     """The pipeline in this process over a temporary seed index built with one embedder."""
 
     def __init__(self, embedder: str, seeds: Path = SEEDS, workdir: Path | None = None) -> None:
-        from rag.answering.service import AnswerService
-        from rag.service import build_index
+        from rag.answering.answer_service import AnswerService
+        from rag.index_build import build_index
         from rag.settings import Settings, get_settings
 
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="rag-eval-")

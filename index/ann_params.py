@@ -4,12 +4,8 @@ from ``bench/faiss_scale.py`` (recall@10 against exact search on embedding-like 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from rag.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -19,11 +15,6 @@ class HnswParams:
     m: int = 64
     ef_construction: int = 128
     ef_search: int = 0
-
-    @classmethod
-    def from_settings(cls, s: Settings) -> HnswParams:
-        """``RAG_HNSW_M``, ``RAG_HNSW_EF_CONSTRUCTION``, ``RAG_HNSW_EF_SEARCH``."""
-        return cls(s.hnsw_m, s.hnsw_ef_construction, s.hnsw_ef_search)
 
 
 DEFAULT_HNSW = HnswParams()

@@ -18,8 +18,8 @@ from typing import Any
 import bm25s
 import numpy as np
 
+from index.errors import IndexCorruptError
 from index.protocols import ScoredIds
-from rag.errors import IndexCorruptError
 
 TERMS_FILE = "lexical.jsonl"
 logging.getLogger("bm25s").setLevel(logging.WARNING)

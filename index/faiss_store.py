@@ -16,9 +16,9 @@ import numpy as np
 
 from index.ann_params import DEFAULT_HNSW, HnswParams, auto_nlist, auto_nprobe, auto_pq_m
 from index.base_store import VectorStoreBase
+from index.errors import IndexCorruptError
 from index.protocols import ScoredIds
 from index.raw_vectors import IDS_FILE, RawVectors
-from rag.errors import IndexCorruptError
 
 VECTORS_FILE = "vectors.faiss"
 TOMBSTONES_FILE = "vectors.deleted.npy"

@@ -25,8 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from index.atomic import fsync_path, sha256_file, write_atomic
+from index.errors import IndexCorruptError, IndexMissingError
 from index.manifest import MANIFEST, FileEntry, Manifest, read_manifest, sealed
-from rag.errors import IndexCorruptError, IndexMissingError
 
 KEEP_GENERATIONS = 3
 WRITER_LOCK = ".writer.lock"

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError
 
-from rag.errors import IndexCorruptError, IndexIncompatibleError, IndexMissingError
+from index.errors import IndexCorruptError, IndexIncompatibleError, IndexMissingError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"

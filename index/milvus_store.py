@@ -25,9 +25,8 @@ import numpy as np
 
 from index.ann_params import DEFAULT_HNSW, HnswParams
 from index.base_store import VectorStoreBase
+from index.errors import IndexCorruptError, MissingExtraError, VectorStoreUnavailableError
 from index.protocols import ScoredIds
-from rag import extras
-from rag.errors import IndexCorruptError, MissingExtraError, VectorStoreUnavailableError
 
 POINTER_FILE = "vectors.milvus.json"
 INSERT_ROWS = 2_000
@@ -80,7 +79,13 @@ class MilvusVectorStore(VectorStoreBase):
 
     def _connect(self) -> Any:
         if self._client is None:
-            MilvusClient = extras.load("milvus", "RAG_VECTOR_STORE=milvus", "pymilvus").MilvusClient
+            try:  # the factory (rag.corpus.stores) checked the extra; this is a package installed but broken
+                from pymilvus import MilvusClient
+            except ImportError as exc:
+                raise MissingExtraError(
+                    f"the Milvus store needs the milvus extra (pymilvus failed to import: {exc}): "
+                    "pip install 'rag[milvus]'"
+                ) from exc
             if self.uri.endswith(".db"):
                 Path(self.uri).parent.mkdir(parents=True, exist_ok=True)
             with self._errors("connect"):

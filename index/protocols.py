@@ -59,8 +59,17 @@ class LexicalIndex(Protocol):
     def score(self, terms: list[str], ids: np.ndarray) -> np.ndarray:
         """Scores of the given ids for the terms, in the order given (0 when nothing matches)."""
 
+    def idf(self, term: str) -> float:
+        """The term's inverse document frequency (rare terms weigh more; unknown terms weigh most)."""
+
+    def terms(self, chunk_id: int) -> list[str]:
+        """The analysed terms stored for an id (empty when unknown)."""
+
     def save(self, directory: Path) -> list[str]:
         """Write the index's files into ``directory``; returns their names."""
+
+    def load(self, directory: Path) -> None:
+        """Replace the contents with the files :meth:`save` wrote in ``directory``."""
 
     def info(self) -> dict[str, Any]:
         """Parameters worth recording in the manifest."""

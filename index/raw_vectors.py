@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.errors import IndexCorruptError
+from index.errors import IndexCorruptError
 
 IDS_FILE = "vectors.ids.npy"
 VECTORS_FILE = "vectors.f32.npy"

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from rag.errors import IndexCorruptError
+from index.errors import IndexCorruptError
 
 SPANS_FILE = "sentence_spans.npy"
 VECTORS_FILE = "sentence_vectors.npy"

@@ -78,6 +78,16 @@ class Chunker:
         return chunks
 
 
+def embedded_texts(text: str, start: int, end: int, sentences: bool) -> list[str]:
+    """The texts an index build embeds for the chunk ``text[start:end]``: the chunk, then (with
+    ``RAG_SENTENCE_VECTORS``) each of its sentences. The writer and the Ray embedding job both ask this, so a
+    Ray-filled cache holds exactly what the build looks up."""
+    texts = [text[start:end]]
+    if sentences:
+        texts += [text[a:b] for a, b in sentence_spans(text, start, end)]
+    return texts
+
+
 def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """Sentences of ``text[start:end]`` (paragraph breaks also end one), as trimmed absolute spans."""
     return [s for p in _cut(text, start, end, _PARAGRAPH) for s in _cut(text, *p, _SENTENCE_END)]

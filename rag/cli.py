@@ -13,7 +13,7 @@ import typer
 from eval.cli import eval_app
 from rag import extras
 from rag.errors import RagError
-from rag.settings import Settings, get_settings
+from rag.settings import METHODS, Settings, get_settings
 from rag.threads import limit_threads
 
 app = typer.Typer(
@@ -75,7 +75,7 @@ def index_build(
     stopped when run again: finished batches come from the cache instead of the model.
     """
     from rag.embedders.cache import CachedEmbedder
-    from rag.service import build_index
+    from rag.index_build import build_index
 
     settings = _settings(index, embedder)
     src = source or settings.seeds_dir
@@ -191,8 +191,8 @@ def index_add(
     """Add (or replace) documents in the index without rebuilding it."""
     from rag.corpus_index import CorpusIndex
     from rag.errors import IndexMissingError
+    from rag.index_build import unique
     from rag.ingest import iter_source
-    from rag.service import unique
 
     settings = _settings(index)
     docs = [doc for path in paths for doc in iter_source(path)]  # read everything before touching the index
@@ -235,15 +235,15 @@ def search(
     from rag.filters import DATE_HELP, Filters
     from rag.serialize import search_response
 
-    if method not in ("hybrid", "dense", "lexical"):
-        _fail(f"unknown method {method!r} (hybrid, dense or lexical)")
+    if method not in METHODS:
+        _fail(f"unknown method {method!r} ({', '.join(METHODS)})")
     try:
         filters = Filters(document_ids=document or None, published_after=after, published_before=before)
     except ValidationError as exc:
         first = exc.errors()[0]
         _fail(f"--after/--before: {DATE_HELP}" if str(first["loc"][0]).startswith("published") else first["msg"])
     target = CorpusIndex.load(_settings(index))
-    hits = target.search(query, top_k=k, method=method, filters=filters)  # type: ignore[arg-type]
+    hits = target.search(query, top_k=k, method=method, filters=filters)
     if as_json:
         typer.echo(json.dumps(search_response(hits, target.version), ensure_ascii=False, indent=2))
         return
@@ -264,7 +264,7 @@ def ask(
     index: IndexOpt = None,
 ) -> None:
     """Answer a question from the index, with exact citations (or say that the documents do not say)."""
-    from rag.answering.service import AnswerService
+    from rag.answering.answer_service import AnswerService
     from rag.corpus_index import CorpusIndex
 
     if mode not in ("", "extractive", "generative"):

@@ -20,7 +20,8 @@ from rag.embedders import Embedder
 from rag.errors import DocumentNotFoundError
 from rag.filters import Filters
 from rag.models import Chunk, Document, Hit
-from rag.search.pipeline import MAX_QUERY_CHARS, SearchPipeline
+from rag.search.checks import MAX_QUERY_CHARS
+from rag.search.pipeline import SearchPipeline
 from rag.search.protocols import Fused, Reranker
 from rag.settings import Method, Settings
 

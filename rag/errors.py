@@ -1,13 +1,31 @@
-"""Typed errors. Each carries a one-line message fit for a CLI or an HTTP error body."""
+"""Typed errors. Each carries a one-line message fit for a CLI or an HTTP error body. The stores' errors and the
+base :class:`RagError` live in ``index/errors.py`` (the ground floor) and are re-exported here."""
 
 from __future__ import annotations
 
+from index.errors import (
+    IndexCorruptError,
+    IndexIncompatibleError,
+    IndexMissingError,
+    MissingExtraError,
+    RagError,
+    VectorStoreUnavailableError,
+)
 
-class RagError(Exception):
-    """Base class of every error the service raises on purpose."""
-
-    code = "rag_error"
-    status = 400
+__all__ = [
+    "DocumentNotFoundError",
+    "IndexCorruptError",
+    "IndexIncompatibleError",
+    "IndexMissingError",
+    "IndexReadOnlyError",
+    "InvalidQueryError",
+    "MissingExtraError",
+    "ModelWeightsError",
+    "RagError",
+    "SourceError",
+    "UnknownComponentError",
+    "VectorStoreUnavailableError",
+]
 
 
 class SourceError(RagError):
@@ -21,27 +39,6 @@ class InvalidQueryError(RagError):
 
     code = "invalid_query"
     status = 422
-
-
-class IndexMissingError(RagError):
-    """No index exists at the configured location."""
-
-    code = "index_missing"
-    status = 503
-
-
-class IndexIncompatibleError(RagError):
-    """An index was built by another format version, embedder or dimension."""
-
-    code = "index_incompatible"
-    status = 503
-
-
-class IndexCorruptError(RagError):
-    """An index file failed its checksum or could not be parsed."""
-
-    code = "index_corrupt"
-    status = 503
 
 
 class IndexReadOnlyError(RagError):
@@ -62,20 +59,6 @@ class UnknownComponentError(RagError):
     """A registry was asked for a name it does not know."""
 
     code = "unknown_component"
-
-
-class VectorStoreUnavailableError(RagError):
-    """The vector store cannot be reached (a Milvus server down, a wrong URI) or refused an operation."""
-
-    code = "vector_store_unavailable"
-    status = 503
-
-
-class MissingExtraError(RagError):
-    """An optional feature whose packages are not installed (``pip install 'rag[EXTRA]'``)."""
-
-    code = "missing_extra"
-    status = 501
 
 
 class ModelWeightsError(RagError):

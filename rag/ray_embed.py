@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from rag import extras
-from rag.chunking import Chunker, sentence_spans
+from rag.chunking import Chunker, embedded_texts
 from rag.embedders import get_embedder
 from rag.embedders.cache import CachedEmbedder
 from rag.errors import RagError
@@ -129,7 +129,7 @@ def embed_on_ray(
 ) -> RayEmbedStats:
     """Fill the embedding cache with the vectors of every passage of ``source`` (and of its sentences, when the
     build stores sentence vectors), computed on the Ray cluster."""
-    from rag.service import unique
+    from rag.index_build import unique
 
     cache = cached_embedder(settings)
     cache.warm_up()
@@ -168,12 +168,9 @@ def embed_on_ray(
 
         for doc in unique(iter_source(source)):
             for span in chunker.split(doc):
-                text = doc.text[span.start : span.end]
-                pending.setdefault(CachedEmbedder.key(text), text)
+                for text in embedded_texts(doc.text, span.start, span.end, settings.sentence_vectors):
+                    pending.setdefault(CachedEmbedder.key(text), text)
                 stats.passages += 1
-                if settings.sentence_vectors:  # the build stores these too (RAG_SENTENCE_VECTORS)
-                    for a, b in sentence_spans(doc.text, span.start, span.end):
-                        pending.setdefault(CachedEmbedder.key(doc.text[a:b]), doc.text[a:b])
             if len(pending) >= block:
                 flush()
         flush()

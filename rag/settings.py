@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Method = Literal["hybrid", "dense", "lexical"]
+"""The search methods: every surface (API schemas, CLI, eval) takes them from here."""
+METHODS: tuple[Method, ...] = get_args(Method)
+Mode = Literal["extractive", "generative"]
+"""The answer modes."""
+MODES: tuple[Mode, ...] = get_args(Mode)
 
 
 class Settings(BaseSettings):
@@ -66,9 +71,11 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(256, ge=16, le=8192, description="Token budget of a chunk (tiktoken cl100k).")
     chunk_overlap: int = Field(32, ge=0, le=4096, description="Tokens shared by consecutive chunks.")
     sentence_vectors: bool = Field(
-        True,
-        description="Embed each chunk's sentences when indexing and store them with the generation, so that an "
-        "extractive answer looks them up instead of embedding them on the request path.",
+        False,
+        description="Embed each chunk's sentences when indexing and store them with the generation: the sentence "
+        "answerer (RAG_READER=none) then looks them up instead of embedding them on the request path, and the "
+        "span reader's sentence windows rank with them too. Off by default: the span reader does without them "
+        "(bench/reader_windows.py) and an index build embeds ~6x fewer texts.",
     )
     dedup_passages: bool = Field(
         True,
@@ -123,8 +130,9 @@ class Settings(BaseSettings):
 
     reader: str = Field(
         "none",
-        description="Reader in the registry: none (whole-sentence answers from the sentence scorer), e5-piaf "
-        "(the French span reader; needs weights from make train-reader), keyword (deterministic test fake).",
+        description="Reader in the registry: none (whole-sentence answers from the sentence scorer; the default "
+        "until the span reader passes its gates), e5-piaf (the French span reader, weights in the package: short "
+        "exact answers), keyword (deterministic test fake).",
     )
     reader_weights: Path | None = Field(
         None, description="Reader weights (.safetensors, its .json beside it); default: the weights in the package."
@@ -136,11 +144,28 @@ class Settings(BaseSettings):
         description="Relevance below which the reader answers 'not in the documents'; unset: the calibrated value "
         "stored with the weights.",
     )
+    reader_dtype: Literal["auto", "bfloat16", "float32"] = Field(
+        "auto", description="Reader precision: bfloat16 where the CPU has AVX512-BF16/AMX (auto), else float32."
+    )
+    reader_batch: int = Field(
+        32,
+        ge=0,
+        le=512,
+        description="Most windows of concurrent asks the reader runs in one forward pass (0: each ask alone).",
+    )
+    reader_windows: Literal["sentences", "chunks"] = Field(
+        "sentences",
+        description="What the reader reads: the best-scored sentences, each with the one before it (sentences), "
+        "or the retrieved chunks whole (chunks: slower, see the README's reader section).",
+    )
+    reader_chars: int = Field(
+        900, ge=100, le=20_000, description="About how many characters of sentence windows the reader reads."
+    )
     rerank_depth: int = Field(
         0, ge=0, le=100, description="Fused hits reordered by the reader's relevance head before the top k (0: off)."
     )
 
-    answer_mode: Literal["extractive", "generative"] = Field("extractive", description="Default mode of /v1/ask.")
+    answer_mode: Mode = Field("extractive", description="Default mode of /v1/ask.")
     llm_backend: str | None = Field(None, description="LLM backend in the registry: openai, echo; unset = no LLM.")
     llm_base_url: str = Field("http://127.0.0.1:8080/v1", description="OpenAI-compatible base URL, /v1 included.")
     llm_model: str = Field("local", min_length=1)

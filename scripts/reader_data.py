@@ -93,6 +93,29 @@ def split(questions: list[Question], ci: set[str]) -> dict[str, list[Question]]:
     return out
 
 
+def ci_context_ids(questions: list[Question], ci: set[str]) -> set[str]:
+    """The passages (corpus ids) of the CI-sample questions."""
+    return {q.context_id for q in questions if q.id in ci}
+
+
+def split_by_passage(questions: list[Question], ci: set[str]) -> dict[str, list[Question]]:
+    """``train`` / ``dev`` / ``heldout_ci``, held out by *passage*: every question on a CI-sample passage is held
+    out (``heldout_ci``, the CI questions among them), the dev articles of :func:`split` are held out whole, and
+    every other PIAF question trains (the CI articles' other passages included)."""
+    by_article = split(questions, ci)
+    dev_articles = {q.article for q in by_article["dev"]}
+    held = ci_context_ids(questions, ci)
+    out: dict[str, list[Question]] = {"train": [], "dev": [], "heldout_ci": []}
+    for q in questions:
+        if q.context_id in held or (not q.context_id and q.article not in dev_articles and q.id in ci):
+            out["heldout_ci"].append(q)
+        elif q.article in dev_articles:
+            out["dev"].append(q)
+        else:
+            out["train"].append(q)
+    return out
+
+
 # ---------------------------------------------------------------------------------------------- metrics
 FR_ARTICLES = re.compile(r"\b(le|la|les|l'|un|une|des|du|de|d')", re.IGNORECASE)
 PUNCT = set(string.punctuation) | {"«", "»", "’", "‘", "“", "”", "…", "–", "—"}

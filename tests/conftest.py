@@ -33,8 +33,9 @@ def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    """Settings with the hashing embedder and a temporary index directory."""
-    return Settings(index_dir=tmp_path / "index", seeds_dir=SEEDS, embedder="hashing", _env_file=None)
+    """Settings with the hashing embedder, a temporary index directory and the sentence answerer (``reader
+    none``): no model loads. The trained reader, the default, has its own tests (``test_reader_slow.py``)."""
+    return Settings(index_dir=tmp_path / "index", seeds_dir=SEEDS, embedder="hashing", reader="none", _env_file=None)
 
 
 @pytest.fixture

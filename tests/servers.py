@@ -4,7 +4,6 @@ waited for and stopped. Shared by the API, OpenAI-client, browser and reliabilit
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -16,15 +15,11 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from rag.process import free_port, stop
+
+__all__ = ["free_port", "server_env", "serving", "stop", "wait_until_up"]
+
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def server_env(**overrides: str) -> dict[str, str]:
@@ -73,15 +68,3 @@ def wait_until_up(process: subprocess.Popen[bytes], url: str, log: Path, within:
         if time.monotonic() > deadline:
             raise AssertionError(f"the server did not answer {path} within {within:.0f}s: {log.read_text()[-2000:]}")
         time.sleep(0.1)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, then SIGKILL after 10 s."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(10)

@@ -3,16 +3,15 @@
 import httpx
 import pytest
 
+from rag.answering.answer_service import AnswerService, NoLLMConfigured
+from rag.answering.citations import NOT_FOUND, CitationMismatch, verify_citations
 from rag.answering.conversation import standalone_query
-from rag.answering.extractive import CitationMismatch, verify_citations
 from rag.answering.models import Citation
 from rag.answering.question import language, probes_the_service, question_type
-from rag.answering.service import AnswerService, NoLLMConfigured
 from rag.corpus_index import CorpusIndex
 from rag.errors import InvalidQueryError
 from rag.llm.echo import EchoBackend
 from rag.llm.openai_backend import OpenAIBackend
-from rag.llm.prompt import NOT_FOUND
 from rag.settings import Settings
 
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.routes import chat
-from rag.answering.service import AnswerService
+from rag.answering.answer_service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.llm.echo import EchoBackend
 from rag.llm.errors import LLMUnavailable

@@ -106,3 +106,19 @@ def test_piaf_time_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(piaf_module, "run_piaf", slow_run)
     slow = CliRunner().invoke(eval_app, [*args, "--out", str(tmp_path / "r"), "--max-seconds", "600"])
     assert slow.exit_code == 1 and "took 1200s (budget 600s)" in slow.output
+
+
+def test_the_piaf_gate_refuses_a_report_of_another_reader() -> None:
+    from eval.piaf import compare_piaf
+
+    def report(reader: str | None, f1: float) -> dict[str, object]:
+        answers: dict[str, object] = {"containment": 0.6, "f1": f1, "em": 0.3}
+        if reader is not None:
+            answers["reader"] = reader
+        return {"sample": "ci300", "embedder": "e5", "retrieval": {}, "answers": answers}
+
+    assert compare_piaf(report("none", 0.5), report(None, 0.5), 0.02) == []  # an older baseline: sentences
+    assert compare_piaf(report("e5-piaf", 0.5), report("none", 0.5), 0.02) == [
+        "reader differs: 'e5-piaf' vs baseline 'none'"
+    ]
+    assert compare_piaf(report("none", 0.4), report("none", 0.5), 0.02) == ["answers f1: 0.500 -> 0.400"]

@@ -51,8 +51,11 @@ def test_unknown_method_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 1 and "unknown method" in result.output
 
 
-def test_http_target_matches_in_process(seeds_index: CorpusIndex, settings: Settings) -> None:
+def test_http_target_matches_in_process(
+    seeds_index: CorpusIndex, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The same index over the public API gives the same quality figures (only ``total`` latency)."""
+    monkeypatch.setenv("RAG_READER", settings.reader)  # the in-process run answers as the app does
     in_process = run_suite("a", embedders=["hashing"], progress=False).to_json()
     with TestClient(create_app(settings, seeds_index)) as client:
         over_http = run_suite("b", client=client, progress=False).to_json()

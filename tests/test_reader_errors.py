@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rag.answering.service import AnswerService
+from rag.answering.answer_service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.reader.errors import ReaderWeightsError
 from rag.reader.inference import E5Reader

@@ -11,16 +11,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from rag.answering.extractive import CitationMismatch, verify_citations
+from rag.answering.answer_service import AnswerService
+from rag.answering.citations import CitationMismatch, verify_citations
 from rag.answering.models import Citation
-from rag.answering.service import AnswerService
+from rag.answering.reading import ReadingAnswerer, sentence_windows
 from rag.corpus_index import CorpusIndex
 from rag.embedders.hashing import HashingEmbedder
 from rag.errors import UnknownComponentError
 from rag.models import Document
 from rag.reader.cache import CachedReader
 from rag.reader.fake import KeywordReader
-from rag.reader.inference import PassageReading
+from rag.reader.protocol import PassageReading
 from rag.reader.registry import get_reader
 from rag.settings import Settings
 
@@ -149,3 +150,98 @@ def test_api_returns_the_span_and_its_context(keyword: Settings) -> None:
         text[cite["start"] : cite["end"]] == cite["quote"]
         and text[cite["context_start"] : cite["context_end"]] == cite["context"]
     )
+
+
+class RecordingReader(KeywordReader):
+    """The keyword reader, remembering the passages it was given."""
+
+    def __init__(self, threshold: float = 0.3) -> None:
+        super().__init__(threshold)
+        self.given: list[str] = []
+
+    def read(self, question: str, passages: Sequence[str], **kwargs: int) -> list[PassageReading]:
+        self.given.extend(passages)
+        return super().read(question, passages, **kwargs)
+
+
+LONG = (
+    "Le musée ouvre ses portes au printemps. Les visiteurs y découvrent des collections anciennes. "
+    "La ville de Lyon accueille le projet Alpha depuis deux ans. Il crée 120 emplois selon la mairie. "
+    "Le parking compte 300 places. La météo était clémente ce jour-là. Les écoles ferment en juillet."
+)
+
+
+def test_the_reader_reads_the_best_sentences_with_the_one_before(keyword: Settings) -> None:
+    index = small_index(keyword, ("a", LONG))
+    reader = RecordingReader()
+    service = AnswerService(index, keyword)
+    answerer = ReadingAnswerer(index, reader, service.sentences, 0.3, max_chars=100)
+    answer = answerer.answer(QUESTION)
+    assert answer.answerable and answer.answer == "120 [1]"
+    cite = answer.citations[0]
+    assert LONG[cite.start : cite.end] == "120" and cite.context == "Il crée 120 emplois selon la mairie."
+    # the answer's sentence and the one naming the subject were read, not the whole passage
+    assert any("projet Alpha depuis deux ans. Il crée 120 emplois" in p for p in reader.given)
+    assert all(len(p) < len(LONG) for p in reader.given)
+
+
+def test_chunk_windows_read_whole_chunks(keyword: Settings) -> None:
+    index = small_index(keyword, ("a", LONG))
+    reader = RecordingReader()
+    answerer = ReadingAnswerer(index, reader, AnswerService(index, keyword).sentences, 0.3, windows="chunks")
+    assert answerer.answer(QUESTION).answer == "120 [1]"
+    assert reader.given == [LONG]
+
+
+def test_sentence_windows_merge_and_respect_the_budget(keyword: Settings) -> None:
+    index = small_index(keyword, ("a", LONG), ("b", "Le projet Alpha crée 150 emplois à Lyon, dit la région."))
+    hits = index.search(QUESTION, top_k=5)
+    cands = AnswerService(index, keyword).sentences.candidates(QUESTION, hits, "number")
+    windows = sentence_windows(cands, max_chars=120)
+    assert windows and sum(w.end - w.start for w in windows[1:]) <= 150
+    for w in windows:
+        assert w.text == w.hit.document.text[w.start : w.end]
+        assert w.hit.chunk.start <= w.start < w.end <= w.hit.chunk.end
+    starts = [(w.hit.document.id, w.start, w.end) for w in windows]
+    for i, (d, s, e) in enumerate(starts):  # no two windows of one document overlap
+        assert not any(d == d2 and s < e2 and s2 < e for d2, s2, e2 in starts[i + 1 :])
+
+
+class ConfidentReader(KeywordReader):
+    """The keyword reader's spans, every passage fully relevant: only the subject test can tell them apart."""
+
+    def read(self, question: str, passages: Sequence[str], **kwargs: int) -> list[PassageReading]:
+        return [PassageReading(0.9, 0.1, r.spans) for r in super().read(question, passages, **kwargs)]
+
+
+@pytest.mark.parametrize(
+    ("other", "conflict"),
+    [
+        ("Le projet Alpha crée 150 emplois à Lyon, dit la région.", True),
+        ("Au stade, le parking compte 150 places.", False),
+    ],
+)
+def test_a_conflict_needs_the_same_subject_in_both_sources(keyword: Settings, other: str, conflict: bool) -> None:
+    index = small_index(keyword, ("a", "Le projet Alpha crée 120 emplois à Lyon."), ("b", other))
+    answerer = ReadingAnswerer(index, ConfidentReader(), AnswerService(index, keyword).sentences, 0.3)
+    answer = answerer.answer(QUESTION)
+    assert answer.answerable and answer.conflict is conflict
+    assert [c.quote for c in answer.citations] == (["120", "150"] if conflict else ["120"])
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("L'entreprise Alpha compte 40 salariés dirigés par Jean Dupont.", "40 [1]"),
+        ("L'entreprise Alpha compte des salariés dirigés par Jean Dupont.", None),
+    ],
+)
+def test_a_question_asking_for_a_figure_is_not_answered_by_a_name(
+    keyword: Settings, text: str, answer: str | None
+) -> None:
+    index = small_index(keyword, ("a", text))
+    got = AnswerService(index, keyword).ask("Combien de salariés compte l'entreprise Alpha ?")
+    if answer is None:
+        assert not got.answerable and "figure" in (got.reason or "")
+    else:
+        assert got.answerable and got.answer == answer

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def e5_index(tmp_path_factory: pytest.TempPathFactory) -> CorpusIndex:
     settings = Settings(index_dir=tmp_path_factory.mktemp("e5") / "index", seeds_dir=SEEDS, _env_file=None)
-    from rag.service import open_index
+    from rag.index_build import open_index
 
     return open_index(settings, build_if_missing=True)
 

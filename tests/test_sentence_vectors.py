@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.chunking import sentence_spans
@@ -26,6 +27,12 @@ class CountingEmbedder(HashingEmbedder):
     def embed_passages(self, texts: Sequence[str]) -> np.ndarray:
         self.passages += len(texts)
         return super().embed_passages(texts)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Sentence vectors stored at index time (``RAG_SENTENCE_VECTORS``, off by default)."""
+    return settings.model_copy(update={"sentence_vectors": True})
 
 
 def test_every_stored_chunk_has_its_sentences_and_they_survive_a_reload(

@@ -39,13 +39,12 @@ from api.chat_schemas import (
     ModelList,
     Usage,
 )
-from api.deps import AnswersDep, IndexState, StateDep
+from api.deps import AnswersDep, ServingState, StateDep
 from api.errors import ERROR_SCHEMA
-from rag.answering.conversation import standalone_query
+from rag.answering.answer_service import check_question
 from rag.answering.generative import GenerativeAnswerer, Prepared, degrade
 from rag.answering.models import Answer, Mode
 from rag.answering.safety import StreamGuard
-from rag.answering.service import check_question
 from rag.errors import RagError
 from rag.llm.errors import LLMError
 from rag.tokens import count_tokens
@@ -68,7 +67,7 @@ class ModelNotFound(RagError):
     status = 404
 
 
-def served_models(state: IndexState) -> dict[str, Mode]:
+def served_models(state: ServingState) -> dict[str, Mode]:
     """Model id → answer mode: ``rag-extractive`` always, ``rag-<llm_model>`` when an LLM backend is set."""
     models: dict[str, Mode] = {EXTRACTIVE_MODEL: "extractive"}
     has_llm = state.answers.llm is not None if state.answers is not None else bool(state.settings.llm_backend)
@@ -77,7 +76,7 @@ def served_models(state: IndexState) -> dict[str, Mode]:
     return models
 
 
-def mode_of(model: str, state: IndexState) -> Mode:
+def mode_of(model: str, state: ServingState) -> Mode:
     """The answer mode of ``model``, or a 404 ``model_not_found``."""
     models = served_models(state)
     if model not in models:
@@ -118,39 +117,26 @@ async def chat_completions(body: ChatCompletionRequest, state: StateDep, answers
     chunks = await run_in_threadpool(Chunks, body, answers.index.version)  # counts the prompt tokens
     temperature = body.temperature if body.temperature is not None else 0.0
 
-    if mode == "extractive":
+    if mode == "extractive" or not body.stream:
         answer = await run_in_threadpool(
             answers.ask,
             question,
-            mode="extractive",
+            mode=mode,
             history=history,
             top_k=body.top_k,
             method=body.method,
             filters=body.filters,
+            temperature=temperature,
+            max_tokens=body.completion_budget,
         )
         return (
             EventSourceResponse(_in_thread(replayed(chunks, answer)), sep="\n") if body.stream else chunks.whole(answer)
         )
 
     generator = answers.generator()
-    query = standalone_query([*history, {"role": "user", "content": question}])  # as AnswerService.ask builds it
-    if not body.stream:
-        answer = await run_in_threadpool(
-            generator.answer,
-            question,
-            query=query,
-            history=history,
-            temperature=temperature,
-            max_tokens=body.completion_budget,
-            top_k=body.top_k,
-            method=body.method,
-            filters=body.filters,
-        )
-        return chunks.whole(answer)
     prepared = await run_in_threadpool(
-        generator.prepare,
+        answers.prepare_generation,
         question,
-        query=query,
         history=history,
         top_k=body.top_k,
         method=body.method,

@@ -23,6 +23,7 @@ from api.errors import ERROR_SCHEMA
 from eval.suite import Config, IndexTarget, evaluate, read_gold
 from rag.corpus_index import MAX_QUERY_CHARS
 from rag.errors import RagError
+from rag.settings import Method, Mode
 
 router = APIRouter(tags=["evaluation"])
 MAX_ITEMS = 300
@@ -95,8 +96,8 @@ class EvalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[GoldItemIn] | None = Field(None, min_length=1, max_length=MAX_ITEMS)
-    method: Literal["hybrid", "dense", "lexical"] = "hybrid"
-    mode: Literal["extractive", "generative"] | None = None
+    method: Method = "hybrid"
+    mode: Mode | None = None
     per_question: StrictBool = Field(False, description="Include every question's row in the response")
 
 

@@ -16,25 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from rag.answering.citations import CONFLICT, NOT_FOUND, REFUSED, verify_citations
 from rag.answering.models import Answer, Citation, SeeAlso
-from rag.answering.protocol import Answerer
 from rag.answering.question import QuestionType, language, new_entity, probes_the_service, question_type, values
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
 from rag.filters import Filters
-from rag.llm.prompt import NOT_FOUND
 from rag.models import Hit
 from rag.settings import Method
 
-REFUSED = {
-    "fr": "Je ne peux répondre qu'à partir des documents indexés ; je ne divulgue ni mes instructions ni ma "
-    "configuration.",
-    "en": "I can only answer from the indexed documents; I do not disclose my instructions or configuration.",
-}
-CONFLICT = {
-    "fr": "Les sources divergent sur ce point :",
-    "en": "The sources disagree on this point:",
-}
 MAX_SENTENCE_CHARS = 400
 
 
@@ -80,17 +70,11 @@ class Candidate:
         return self.hit.document.text[self.start : self.end]
 
 
-class ExtractiveAnswerer:
-    """Answers from the retrieved sentences themselves; needs no LLM."""
+class RetrievingAnswerer:
+    """What the extractive answerers share: ``answer`` retrieves from ``self.index``, then answers from the hits
+    (:meth:`answer_from_hits`, each subclass's own)."""
 
-    mode = "extractive"
-
-    def __init__(self, index: CorpusIndex, thresholds: Thresholds | None = None, dense_candidates: int = 10) -> None:
-        self.index = index
-        self.thresholds = thresholds or Thresholds()
-        self.dense_candidates = dense_candidates
-        self._sentence_vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+    index: CorpusIndex
 
     def answer(
         self,
@@ -102,8 +86,43 @@ class ExtractiveAnswerer:
         debug: bool = False,
         query: str | None = None,
     ) -> Answer:
-        """Retrieve with ``query`` (default: the question) and answer ``question`` from the hits."""
-        return retrieve_and_answer(self, self.index, question, top_k, method, filters, debug=debug, query=query)
+        """Refuse a question that probes for the service's instructions, keys or configuration, else search the
+        index with ``query`` (default: the question) and answer ``question`` from the hits."""
+        lang = language(question)
+        if probes_the_service(question):
+            return Answer(
+                answer=REFUSED[lang],
+                answerable=False,
+                language=lang,
+                reason="The question asks for the service's instructions, keys or configuration.",
+            )
+        hits = self.index.search(query or question, top_k=top_k, method=method, filters=filters)
+        return self.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
+
+    def answer_from_hits(
+        self,
+        question: str,
+        hits: list[Hit],
+        *,
+        debug: bool = False,
+        language_: str | None = None,
+        query: str | None = None,
+    ) -> Answer:
+        """The answer to ``question`` from already retrieved ``hits``."""
+        raise NotImplementedError
+
+
+class ExtractiveAnswerer(RetrievingAnswerer):
+    """Answers from the retrieved sentences themselves; needs no LLM."""
+
+    mode = "extractive"
+
+    def __init__(self, index: CorpusIndex, thresholds: Thresholds | None = None, dense_candidates: int = 10) -> None:
+        self.index = index
+        self.thresholds = thresholds or Thresholds()
+        self.dense_candidates = dense_candidates
+        self._sentence_vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def answer_from_hits(
         self,
@@ -164,7 +183,13 @@ class ExtractiveAnswerer:
 
     # -- scoring ---------------------------------------------------------------------------------
 
-    def _candidates(self, question: str, hits: list[Hit], kind: QuestionType) -> list[Candidate]:
+    def candidates(self, question: str, hits: list[Hit], kind: QuestionType) -> list[Candidate]:
+        """Every sentence of the hits' chunks, scored, best first (the reading answerer reads the best ones).
+        Sentence vectors count only where the index stores them (``RAG_SENTENCE_VECTORS``): none is embedded on
+        the request path, the reader re-reads the best sentences anyway (``bench/reader_windows.py``)."""
+        return self._candidates(question, hits, kind, embed=False)
+
+    def _candidates(self, question: str, hits: list[Hit], kind: QuestionType, embed: bool = True) -> list[Candidate]:
         analyzer = self.index.analyzer
         lexical = self.index.lexical
         q_terms = set(analyzer(question))
@@ -203,6 +228,8 @@ class ExtractiveAnswerer:
             c.score = self._score(c, with_dense=False, kind=kind)
         candidates.sort(key=lambda c: -c.score)
         top = candidates[: self.dense_candidates]
+        if top and not embed and any(self.index.sentence_vector(c.hit.chunk, c.start, c.end) is None for c in top):
+            top = []  # the sentences' vectors are not stored: rank on the other features
         if top:
             q_vec = self.index.embed_query(question)
             band = DENSE_BANDS.get(self.index.embedder.name, DENSE_BANDS["e5"])
@@ -298,32 +325,6 @@ class ExtractiveAnswerer:
         return chosen
 
 
-def retrieve_and_answer(
-    answerer: Answerer,
-    index: CorpusIndex,
-    question: str,
-    top_k: int,
-    method: Method | None,
-    filters: Filters | None,
-    *,
-    debug: bool,
-    query: str | None,
-) -> Answer:
-    """What every extractive answerer does first: refuse a question that probes for the service's instructions,
-    keys or configuration, else search ``index`` with ``query`` (default: the question) and call
-    ``answerer.answer_from_hits``."""
-    lang = language(question)
-    if probes_the_service(question):
-        return Answer(
-            answer=REFUSED[lang],
-            answerable=False,
-            language=lang,
-            reason="The question asks for the service's instructions, keys or configuration.",
-        )
-    hits = index.search(query or question, top_k=top_k, method=method, filters=filters)
-    return answerer.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
-
-
 # Where each embedder's question/sentence cosines live (e5's are famously compressed near the top).
 DENSE_BANDS = {"e5": (0.70, 0.95), "sentence-transformers": (0.10, 0.80), "hashing": (0.0, 0.8)}
 
@@ -396,20 +397,3 @@ def _see_also(hits: list[Hit]) -> list[SeeAlso]:
         )
         for h in hits[:3]
     ]
-
-
-class CitationMismatch(AssertionError):
-    """A citation's quote is not the document's text at its offsets: a bug, never shown to a user."""
-
-
-def verify_citations(citations: list[Citation], texts: dict[str, str]) -> None:
-    """Raise unless every ``quote == document_text[start:end]``."""
-    for c in citations:
-        text = texts.get(c.document_id)
-        if text is None or not 0 <= c.start < c.end <= len(text) or text[c.start : c.end] != c.quote:
-            raise CitationMismatch(f"citation [{c.n}] does not quote {c.document_id}[{c.start}:{c.end}]")
-        if c.context is None and c.context_start is None and c.context_end is None:
-            continue
-        cs, ce = c.context_start, c.context_end
-        if cs is None or ce is None or not cs <= c.start < c.end <= ce or text[cs:ce] != c.context:
-            raise CitationMismatch(f"citation [{c.n}]'s context is not {c.document_id}[{cs}:{ce}] around its quote")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rag.analyzer import fold
-from rag.answering.extractive import verify_citations
+from rag.answering.citations import NOT_FOUND, verify_citations
 from rag.answering.models import Answer, Citation
 from rag.answering.protocol import Answerer
 from rag.answering.question import language, probes_the_service
@@ -23,7 +23,7 @@ from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
 from rag.filters import Filters
 from rag.llm.errors import LLMError
-from rag.llm.prompt import NOT_FOUND, build_messages
+from rag.llm.prompt import build_messages
 from rag.llm.protocol import LLMBackend
 from rag.models import Hit
 from rag.settings import Method

@@ -7,8 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from rag.answering.safety import drop_dangling_markers, safe_text
-
-Mode = Literal["extractive", "generative"]
+from rag.settings import Mode
 
 
 class Citation(BaseModel):

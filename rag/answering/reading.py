@@ -1,80 +1,158 @@
 """The reading answerer: a short exact span (a name, a number, a date, a phrase) read by a trained reader.
 
-The reader (``rag.reader``) reads the retrieved chunks and gives each a relevance (does it answer the question?)
-and its best spans. The answer is the best span of the most relevant chunk, cited with its exact offsets and the
-offsets of the sentence around it (``context``). When no chunk is relevant enough (``RAG_READER_THRESHOLD``, by
+The sentence scorer (``rag.answering.extractive``) ranks every sentence of the retrieved chunks; the reader
+(``rag.reader``) then reads only the best ones, each with the sentence before it (``RAG_READER_WINDOWS=sentences``,
+the default: about ``RAG_READER_CHARS`` characters in all, which keeps a 12-layer reader within the latency
+budget), or the whole chunks (``chunks``). Each window gets a relevance (does it answer the question?) and its
+best spans; the answer is the best span of the most relevant window, cited with its exact offsets and the
+offsets of the sentence around it (``context``). When no window is relevant enough (``RAG_READER_THRESHOLD``, by
 default the value calibrated on held-out PIAF with the weights) the answer is "not in the documents". Two
-relevant chunks that state different numbers or dates for a number or date question are shown side by side,
-flagged as a conflict.
+relevant windows about the same subject that give different numbers or dates for a number or date question are
+shown side by side, flagged as a conflict.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+import re
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
-from rag.answering.extractive import CONFLICT, ExtractiveAnswerer, retrieve_and_answer, verify_citations
+from rag.answering.citations import CONFLICT, verify_citations
+from rag.answering.extractive import Candidate, ExtractiveAnswerer, RetrievingAnswerer
 from rag.answering.models import Answer, Citation
 from rag.answering.question import QuestionType, language, question_type, values
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
-from rag.filters import Filters
 from rag.models import Hit
-from rag.reader.inference import PassageReading, SpanCandidate
-from rag.reader.protocol import Reader
-from rag.settings import Method
+from rag.reader.protocol import PassageReading, Reader, SpanCandidate
+
+WindowMode = Literal["sentences", "chunks"]
 
 CONFLICT_MARGIN = 0.15
 """A second source's relevance within this of the best one's makes a disagreement on a number or date worth
 showing."""
+CONFLICT_COVERAGE = 0.5
+"""Both sources' sentences (with the sentence before and the title) must hold at least this share of the
+question's (IDF-weighted) terms: the same subject, not merely two passages that hold numbers."""
+MAX_WINDOWS = 6
+"""At most this many windows are read for one question."""
+ASKS_FIGURE = re.compile(
+    r"\b(quel(le)?s? (est |sont |était |a été )?(l'|le |la |les )?(âge|somme|superficie|surface|taille|prix|coût|"
+    r"montant|budget|nombre|chiffre|effectif|population)|how (old|many|much)|what (amount|number|budget))",
+    re.IGNORECASE,
+)
+"""Questions that ask for a figure without ``combien`` (which :func:`question_type` already calls ``number``)."""
+STATES_FIGURE = re.compile(
+    r"\d|%|\b(deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|seize|vingt|trente|"
+    r"quarante|cinquante|soixante|cent|cents|mille|dizaines?|douzaines?|vingtaines?|trentaines?|quarantaines?|"
+    r"cinquantaines?|centaines?|milliers?|millions?|milliards?|moitié|tiers|quart|two|three|four|five|six|seven|"
+    r"eight|nine|ten|twelve|twenty|thirty|forty|fifty|hundreds?|thousands?|millions?|billions?)\b",
+    re.IGNORECASE,
+)
+"""A span that states a figure: digits, a percentage or a number word (not ``un``/``une``, mostly articles)."""
+
+
+@dataclass(frozen=True)
+class ReadingWindow:
+    """A stretch of one retrieved chunk given to the reader: absolute offsets in the document."""
+
+    hit: Hit
+    rank: int
+    start: int
+    end: int
+    coverage: float = 1.0  # share of the question's terms in the window's sentences, previous one and title
+
+    @property
+    def text(self) -> str:
+        """The window's text, as it stands in the document."""
+        return self.hit.document.text[self.start : self.end]
 
 
 @dataclass(frozen=True)
 class Reading:
-    """A retrieved hit, its rank and what the reader found in it."""
+    """A window, and what the reader found in it."""
 
-    hit: Hit
-    rank: int
+    window: ReadingWindow
     reading: PassageReading
 
     @property
+    def hit(self) -> Hit:
+        """The retrieved hit the window belongs to."""
+        return self.window.hit
+
+    @property
     def best(self) -> SpanCandidate | None:
-        """The reader's best span in this hit, if any."""
+        """The reader's best span in this window, if any."""
         return self.reading.spans[0] if self.reading.spans else None
 
 
-class ReadingAnswerer:
+def chunk_windows(hits: list[Hit]) -> list[ReadingWindow]:
+    """Each hit's whole chunk."""
+    return [ReadingWindow(h, rank, h.chunk.start, h.chunk.end) for rank, h in enumerate(hits)]
+
+
+def sentence_windows(
+    candidates: list[Candidate], max_chars: int, max_windows: int = MAX_WINDOWS
+) -> list[ReadingWindow]:
+    """Windows around the best-scored sentences, best first: each sentence with the one before it in its chunk
+    (the subject is often named there), overlapping or adjacent windows of one document merged, until about
+    ``max_chars`` characters are taken (the first window always, whatever its length)."""
+    chosen: list[list[Any]] = []  # [hit, rank, start, end, coverage]
+    total = 0
+    for c in candidates:
+        if len(chosen) >= max_windows or (chosen and total >= max_chars):
+            break
+        text = c.hit.document.text
+        sents = sentence_spans(text, c.hit.chunk.start, c.hit.chunk.end)
+        k = next((i for i, (s, _) in enumerate(sents) if s == c.start), None)
+        start = sents[k - 1][0] if k else c.start
+        if chosen and total + (c.end - start) > max_chars * 1.25:
+            start = c.start  # no room for the sentence before
+            if total + (c.end - start) > max_chars * 1.25:
+                continue
+        merged = False
+        for w in chosen:
+            if w[0].document.id == c.hit.document.id and start <= w[3] + 1 and w[2] <= c.end + 1:
+                old = w[3] - w[2]
+                w[2], w[3] = min(w[2], start), max(w[3], c.end)
+                w[4] = max(w[4], c.context_coverage)
+                total += (w[3] - w[2]) - old
+                merged = True
+                break
+        if not merged:
+            chosen.append([c.hit, c.rank, start, c.end, c.context_coverage])
+            total += c.end - start
+    return [ReadingWindow(h, rank, s, e, cov) for h, rank, s, e, cov in chosen]
+
+
+class ReadingAnswerer(RetrievingAnswerer):
     """Short exact answers from a reader; falls back to the sentence scorer only where the reader finds a
-    relevant passage but no span in it."""
+    relevant window but no span in it."""
 
     mode = "extractive"
 
     def __init__(
-        self, index: CorpusIndex, reader: Reader, sentences: ExtractiveAnswerer, threshold: float | None = None
+        self,
+        index: CorpusIndex,
+        reader: Reader,
+        sentences: ExtractiveAnswerer,
+        threshold: float | None = None,
+        *,
+        windows: WindowMode = "sentences",
+        max_chars: int = 900,
     ) -> None:
         self.index = index
         self.reader = reader
         self.sentences = sentences
         self._threshold = threshold
+        self.windows = windows
+        self.max_chars = max_chars
 
     @property
     def threshold(self) -> float:
         """``RAG_READER_THRESHOLD``, else the reader's calibrated value."""
         return self.reader.threshold if self._threshold is None else self._threshold
-
-    def answer(
-        self,
-        question: str,
-        *,
-        top_k: int = 5,
-        method: Method | None = None,
-        filters: Filters | None = None,
-        debug: bool = False,
-        query: str | None = None,
-    ) -> Answer:
-        """Retrieve with ``query`` (default: the question) and read the answer from the hits."""
-        return retrieve_and_answer(self, self.index, question, top_k, method, filters, debug=debug, query=query)
 
     def refusal(
         self,
@@ -87,6 +165,20 @@ class ReadingAnswerer:
         """'Not in the documents', with the closest passages as "see also"."""
         return self.sentences.refusal(question, hits, lang, reason, trace)
 
+    def read(self, question: str, hits: list[Hit], query: str | None = None) -> list[Reading]:
+        """The windows read for ``question`` (sentence windows or whole chunks), most relevant first."""
+        if self.windows == "chunks":
+            windows = chunk_windows(hits)
+        else:
+            kind = question_type(question)
+            windows = sentence_windows(self.sentences.candidates(query or question, hits, kind), self.max_chars)
+        readings = self.reader.read(question, [w.text for w in windows])
+        order = sorted(
+            range(len(windows)),
+            key=lambda i: (-readings[i].relevance, -(readings[i].spans[0].score if readings[i].spans else -1e9)),
+        )
+        return [Reading(windows[i], readings[i]) for i in order]
+
     def answer_from_hits(
         self,
         question: str,
@@ -96,17 +188,15 @@ class ReadingAnswerer:
         language_: str | None = None,
         query: str | None = None,
     ) -> Answer:
-        """Read the hits; answer with the best span of the most relevant one, or refuse."""
+        """Read the hits; answer with the best span of the most relevant window, or refuse."""
         lang = language_ if language_ in ("fr", "en") else language(question)
         if not hits:
             return self.refusal(question, hits, lang, "No passage was retrieved for this question.")
-        readings = self.reader.read(question, [h.chunk.text for h in hits])
-        ranked = sorted(
-            (Reading(h, rank, r) for rank, (h, r) in enumerate(zip(hits, readings, strict=True))),
-            key=lambda r: (-r.reading.relevance, r.rank),
-        )
+        ranked = self.read(question, hits, query)
         kind = question_type(question)
         trace = _trace(ranked, kind, lang, self.threshold) if debug else None
+        if not ranked:
+            return self.refusal(question, hits, lang, "No retrieved passage has text to read.", trace)
         top = ranked[0]
         if top.reading.relevance < self.threshold:
             reason = (
@@ -116,42 +206,66 @@ class ReadingAnswerer:
             return self.refusal(question, hits, lang, reason, trace)
         if top.best is None:
             return self.sentences.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
+        if kind == "number" or ASKS_FIGURE.search(question):
+            figure = self._stated_figure(ranked)
+            if figure is None:
+                reason = "No retrieved passage states the figure the question asks for."
+                return self.refusal(question, hits, lang, reason, trace)
+            ranked = [figure, *(r for r in ranked if r.window is not figure.window)]
+            top = ranked[0]
         chosen = [top, *self._disagreeing(ranked, kind)]
-        return _compose(chosen, kind, lang, trace)
+        return _compose(chosen, lang, trace)
+
+    def _stated_figure(self, ranked: list[Reading]) -> Reading | None:
+        """The first relevant window's first span that states a figure (that span first), or None: a question
+        asking how many, how much or how old is not answered by a name or a phrase."""
+        for r in ranked:
+            if r.reading.relevance < self.threshold:
+                return None
+            for k, span in enumerate(r.reading.spans):
+                if STATES_FIGURE.search(r.window.text[span.start : span.end]):
+                    spans = [span, *r.reading.spans[:k], *r.reading.spans[k + 1 :]]
+                    return Reading(r.window, replace(r.reading, spans=spans))
+        return None
 
     def _disagreeing(self, ranked: list[Reading], kind: QuestionType) -> list[Reading]:
-        """A second relevant source stating another number or date, for a number or date question."""
+        """A second relevant source about the same subject that states another number or date, for a number or
+        date question."""
         if kind not in ("number", "date"):
             return []
         best = ranked[0]
-        assert best.best is not None
         stated = values(_span_text(best), kind)
-        if not stated:
+        if not stated or not self._same_subject(best):
             return []
         floor = max(self.threshold, best.reading.relevance - CONFLICT_MARGIN)
         for other in ranked[1:]:
             if other.reading.relevance < floor:
                 break
-            if other.best is None or _same_place(best, other):
+            if other.best is None or _same_place(best, other) or not self._same_subject(other):
                 continue
             theirs = values(_span_text(other), kind)
-            if theirs and theirs != stated:
+            if theirs and not (theirs & stated):
                 return [other]
         return []
+
+    def _same_subject(self, r: Reading) -> bool:
+        """Whether the window's sentences (with the one before and the title) hold most of the question's
+        terms. Windows cut from sentence candidates carry that coverage; whole chunks always count."""
+        return r.window.coverage >= CONFLICT_COVERAGE
 
 
 def _span_text(r: Reading) -> str:
     assert r.best is not None
-    return r.hit.chunk.text[r.best.start : r.best.end]
+    return r.window.text[r.best.start : r.best.end]
 
 
 def _doc_span(r: Reading) -> tuple[int, int]:
     assert r.best is not None
-    return r.hit.chunk.start + r.best.start, r.hit.chunk.start + r.best.end
+    return r.window.start + r.best.start, r.window.start + r.best.end
 
 
 def _same_place(a: Reading, b: Reading) -> bool:
-    """Two readings pointing at the same document text (overlapping chunks read the same sentence twice)."""
+    """Two readings pointing at the same document text (overlapping windows read the same sentence twice)."""
     (a0, a1), (b0, b1) = _doc_span(a), _doc_span(b)
     return a.hit.document.id == b.hit.document.id and a0 < b1 and b0 < a1
 
@@ -166,14 +280,13 @@ def enclosing_sentences(r: Reading) -> tuple[int, int]:
     return min(start, touched[0][0]), max(end, touched[-1][1])
 
 
-def _compose(chosen: list[Reading], kind: QuestionType, lang: str, trace: dict[str, Any] | None) -> Answer:
+def _compose(chosen: list[Reading], lang: str, trace: dict[str, Any] | None) -> Answer:
     citations: list[Citation] = []
     parts: list[str] = []
     for n, r in enumerate(chosen, 1):
         doc = r.hit.document
         start, end = _doc_span(r)
         context_start, context_end = enclosing_sentences(r)
-        assert r.best is not None
         citations.append(
             Citation(
                 n=n,
@@ -214,11 +327,13 @@ def _trace(ranked: list[Reading], kind: QuestionType, lang: str, threshold: floa
         "readings": [
             {
                 "chunk_id": r.hit.chunk.key,
-                "rank": r.rank,
+                "rank": r.window.rank,
+                "start": r.window.start,
+                "end": r.window.end,
                 "relevance": round(r.reading.relevance, 4),
                 "spans": [
                     {
-                        "text": r.hit.chunk.text[s.start : s.end],
+                        "text": r.window.text[s.start : s.end],
                         "score": round(s.score, 3) if math.isfinite(s.score) else None,
                     }
                     for s in r.reading.spans

@@ -10,12 +10,12 @@ from typing import Self
 
 from index.generations import current, generation_dirs, read_generation, verify_files
 from index.manifest import Manifest, read_manifest
-from index.stores import check_backend
 from rag.chunking import Chunker
+from rag.corpus.records import read_record
 from rag.corpus.state import DOCUMENTS_FILE, IndexState
+from rag.corpus.stores import check_backend
 from rag.embedders import Embedder
 from rag.errors import IndexCorruptError, IndexIncompatibleError, IndexMissingError, RagError
-from rag.models import Chunk, Document, Span
 from rag.settings import Settings
 
 LOAD_ATTEMPTS = 3
@@ -136,22 +136,11 @@ class IndexLoading(IndexState):
         try:
             with path.open(encoding="utf-8") as handle:
                 for line in handle:
-                    record = json.loads(line)
-                    doc = Document(
-                        id=record["id"],
-                        text=record["text"],
-                        title=record["title"],
-                        metadata=record["metadata"],
-                        skipped=[Span(s, e) for s, e in record["skipped"]],
-                    )
+                    doc, chunks, aliases = read_record(json.loads(line))
                     self.documents[doc.id] = doc
-                    ids = []
-                    for cid, ordinal, start, end, *same_as in record["chunks"]:
-                        self.chunks[cid] = Chunk(cid, doc.id, ordinal, start, end, doc.text[start:end])
-                        ids.append(cid)
-                        if same_as:
-                            self._aliases[cid] = int(same_as[0])
-                    self._doc_chunks[doc.id] = ids
+                    self.chunks.update((c.id, c) for c in chunks)
+                    self._aliases.update(aliases)
+                    self._doc_chunks[doc.id] = [c.id for c in chunks]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise IndexCorruptError(f"cannot read {path}: {exc}") from exc
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from index.bm25_store import Bm25LexicalIndex
 from index.manifest import Manifest
-from index.protocols import VectorStore
+from index.protocols import LexicalIndex, VectorStore
 from index.sentence_store import SentenceStore
-from index.stores import make_vector_store
 from rag.analyzer import get_analyzer
 from rag.chunking import Chunker
 from rag.corpus.rwlock import ReadWriteLock
+from rag.corpus.stores import make_vector_store
 from rag.embedders import Embedder, get_embedder
 from rag.models import Chunk, Document
 from rag.settings import Settings
@@ -46,7 +46,7 @@ class IndexState:
         self._by_text: dict[bytes, int] | None = None
         self._duplicates_added = 0
         self.vectors: VectorStore | None = None
-        self.lexical = Bm25LexicalIndex(settings.bm25_k1, settings.bm25_b)
+        self.lexical: LexicalIndex = Bm25LexicalIndex(settings.bm25_k1, settings.bm25_b)
         self.sentences = SentenceStore()
         self.manifest: Manifest | None = None
         self._next_id = 0

@@ -22,8 +22,10 @@ import numpy as np
 
 from index.generations import publish, writer_lock
 from index.manifest import FileEntry, Manifest, read_manifest
-from rag.chunking import Chunker, sentence_spans
+from rag.chunking import Chunker, embedded_texts, sentence_spans
+from rag.corpus.dedup import promote_heirs, text_key, text_owners
 from rag.corpus.loading import IndexLoading
+from rag.corpus.records import document_record
 from rag.corpus.state import DOCUMENTS_FILE
 from rag.errors import DocumentNotFoundError, IndexReadOnlyError, RagError
 from rag.models import Chunk, Document
@@ -129,12 +131,10 @@ class IndexWriting(IndexLoading):
             for doc, spans in batch:
                 for span in spans:
                     text = doc.text[span.start : span.end]
-                    owner = owners.get(_text_key(text))
+                    owner = owners.get(text_key(text))
                     if owner is not None and self.chunks[owner].document_id not in replaced:
                         continue  # stored already, for a document this change keeps
-                    texts.append(text)
-                    if self.settings.sentence_vectors:
-                        texts += [doc.text[a:b] for a, b in sentence_spans(doc.text, span.start, span.end)]
+                    texts += embedded_texts(doc.text, span.start, span.end, self.settings.sentence_vectors)
             spent += self._embed_missing(texts, ahead)
             report(batch)
             count += sum(len(spans) for _, spans in batch)
@@ -211,7 +211,7 @@ class IndexWriting(IndexLoading):
                 self._next_id += 1
                 ids.append(chunk.id)
                 if owners is not None:
-                    owner = owners.setdefault(_text_key(chunk.text), chunk.id)
+                    owner = owners.setdefault(text_key(chunk.text), chunk.id)
                     if owner != chunk.id:
                         self._aliases[chunk.id] = owner
                         self._duplicates_added += 1
@@ -222,7 +222,7 @@ class IndexWriting(IndexLoading):
         if not new_chunks:
             return 0.0
         spent = self._embed_missing(texts, ahead)
-        vectors = np.stack([ahead[_text_key(t)] for t in texts])
+        vectors = np.stack([ahead[text_key(t)] for t in texts])
         ids_arr = np.array([c.id for c in new_chunks], dtype=np.int64)
         self.vectors.add(ids_arr, vectors)
         docs = {doc.id: doc for doc, _ in batch}
@@ -235,11 +235,11 @@ class IndexWriting(IndexLoading):
 
     def _embed_missing(self, texts: list[str], ahead: dict[bytes, np.ndarray]) -> float:
         """Embed, each once, the texts that ``ahead`` (vectors by text key) lacks, into it; seconds spent."""
-        missing = list(dict.fromkeys(t for t in texts if _text_key(t) not in ahead))
+        missing = list(dict.fromkeys(t for t in texts if text_key(t) not in ahead))
         if not missing:
             return 0.0
         began = time.perf_counter()
-        ahead.update(zip(map(_text_key, missing), self.embedder.embed_passages(missing), strict=True))
+        ahead.update(zip(map(text_key, missing), self.embedder.embed_passages(missing), strict=True))
         return time.perf_counter() - began
 
     def _store_sentences(self, chunks: list[Chunk], ahead: dict[bytes, np.ndarray]) -> float:
@@ -251,7 +251,7 @@ class IndexWriting(IndexLoading):
         spent = self._embed_missing(texts, ahead)
         at = 0
         for chunk, spans in per:
-            vectors = [ahead[_text_key(t)] for t in texts[at : at + len(spans)]]
+            vectors = [ahead[text_key(t)] for t in texts[at : at + len(spans)]]
             at += len(spans)
             matrix = np.stack(vectors) if vectors else np.zeros((0, self.embedder.dim), dtype=np.float32)
             self.sentences.add(chunk.id, [(a - chunk.start, b - chunk.start) for a, b in spans], matrix)
@@ -268,7 +268,7 @@ class IndexWriting(IndexLoading):
         for cid in ids:
             chunk = self.chunks.pop(cid, None)
             if chunk is not None and self._by_text is not None and cid in gone:
-                key = _text_key(chunk.text)
+                key = text_key(chunk.text)
                 if self._by_text.get(key) == cid:
                     del self._by_text[key]
         self.documents.pop(doc_id, None)
@@ -278,26 +278,15 @@ class IndexWriting(IndexLoading):
     def _text_owners(self) -> dict[bytes, int]:
         """Text key -> id of the stored chunk with that text (built on first need, then kept up to date)."""
         if self._by_text is None:
-            self._by_text = {_text_key(c.text): cid for cid, c in self.chunks.items() if cid not in self._aliases}
+            self._by_text = text_owners(self.chunks, self._aliases)
         return self._by_text
 
     def _promote(self, gone: set[int]) -> None:
         """Stored chunks were removed: for each, the first of its duplicates is stored in its place."""
         assert self.vectors is not None
-        orphans: dict[int, list[int]] = {}
-        for alias, owner in self._aliases.items():
-            if owner in gone:
-                orphans.setdefault(owner, []).append(alias)
-        if not orphans:
+        heirs = promote_heirs(self._aliases, gone)
+        if not heirs:
             return
-        heirs = [min(aliases) for aliases in orphans.values()]
-        for aliases in orphans.values():
-            heir = min(aliases)
-            for alias in aliases:
-                if alias == heir:
-                    del self._aliases[alias]
-                else:
-                    self._aliases[alias] = heir
         chunks = [self.chunks[cid] for cid in heirs]
         ids = np.array(heirs, dtype=np.int64)
         self.vectors.add(ids, self.embedder.embed_passages([c.text for c in chunks]))  # from the cache, usually
@@ -305,7 +294,7 @@ class IndexWriting(IndexLoading):
         self.lexical.add(heirs, terms)
         self._store_sentences(chunks, {})
         if self._by_text is not None:
-            self._by_text.update((_text_key(c.text), c.id) for c in chunks)
+            self._by_text.update((text_key(c.text), c.id) for c in chunks)
 
     def remove_document(self, doc_id: str, *, save: bool = True) -> str:
         """Remove a document and its chunks, then publish a new generation; returns the published version."""
@@ -330,7 +319,9 @@ class IndexWriting(IndexLoading):
                 names = [*vectors.save(directory), *self.lexical.save(directory), *self.sentences.save(directory)]
                 with (directory / DOCUMENTS_FILE).open("w", encoding="utf-8") as out:
                     for doc in self.documents.values():
-                        out.write(json.dumps(self._record(doc), ensure_ascii=False) + "\n")
+                        chunks = [self.chunks[c] for c in self._doc_chunks.get(doc.id, [])]
+                        record = document_record(doc, chunks, self._aliases)
+                        out.write(json.dumps(record, ensure_ascii=False) + "\n")
                 return [*names, DOCUMENTS_FILE]
 
             def manifest(generation: int, directory: str, files: dict[str, FileEntry]) -> Manifest:
@@ -366,20 +357,6 @@ class IndexWriting(IndexLoading):
             self._unsaved = False
             return self.manifest
 
-    def _record(self, doc: Document) -> dict[str, Any]:
-        chunks = [self.chunks[cid] for cid in self._doc_chunks.get(doc.id, [])]
-        return {
-            "id": doc.id,
-            "title": doc.title,
-            "metadata": doc.metadata,
-            "text": doc.text,
-            "skipped": [[s.start, s.end] for s in doc.skipped],
-            "chunks": [
-                [c.id, c.ordinal, c.start, c.end, *([self._aliases[c.id]] if c.id in self._aliases else [])]
-                for c in chunks
-            ],
-        }
-
     def corpus_fingerprint(self) -> str:
         """SHA-256 over the sorted (id, text hash) pairs: equal corpora give equal fingerprints."""
         digest = hashlib.sha256()
@@ -387,11 +364,6 @@ class IndexWriting(IndexLoading):
             digest.update(doc_id.encode() + b"\0")
             digest.update(hashlib.sha256(self.documents[doc_id].text.encode("utf-8", "surrogatepass")).digest())
         return digest.hexdigest()
-
-
-def _text_key(text: str) -> bytes:
-    """Identity of a passage's text (16 bytes of BLAKE2b: collisions are out of reach at any corpus size)."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _batches(docs: Iterable[Document], size: int, chunker: Chunker) -> Iterator[list[tuple[Document, list[Any]]]]:

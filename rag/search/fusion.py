@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from index.protocols import ScoredIds
-from rag.errors import UnknownComponentError
+from rag.registry import Registry
 from rag.search.protocols import CandidateGenerator, Fused, Fusion, Query
 from rag.settings import Settings
 
@@ -109,17 +109,16 @@ def _weights(s: Settings) -> dict[str, float]:
     return {"dense": s.dense_weight, "lexical": s.lexical_weight}
 
 
-FUSIONS: dict[str, Callable[[Settings], Fusion]] = {
-    "zscore": lambda s: ZScoreFusion(_weights(s)),
-    "rrf": lambda s: RRFFusion(_weights(s), s.rrf_k),
-    "convex": lambda s: ConvexFusion(_weights(s)),
-}
+FUSIONS: Registry[Callable[[Settings], Fusion]] = Registry(
+    "fusion",
+    {
+        "zscore": lambda s: ZScoreFusion(_weights(s)),
+        "rrf": lambda s: RRFFusion(_weights(s), s.rrf_k),
+        "convex": lambda s: ConvexFusion(_weights(s)),
+    },
+)
 
 
 def get_fusion(name: str, settings: Settings) -> Fusion:
     """The fusion strategy registered under ``name``, configured from the settings."""
-    try:
-        return FUSIONS[name](settings)
-    except KeyError:
-        known = ", ".join(sorted(FUSIONS))
-        raise UnknownComponentError(f"unknown fusion {name!r} (known: {known})") from None
+    return FUSIONS.get(name)(settings)

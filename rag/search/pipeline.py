@@ -8,20 +8,16 @@ index snapshot is taken and reranking after it is released, so neither holds wri
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from rag.errors import InvalidQueryError
 from rag.filters import Filters
 from rag.models import Hit
+from rag.search.checks import checked_text
 from rag.search.fusion import get_fusion, single
 from rag.search.generators import DenseGenerator, LexicalGenerator
-from rag.search.protocols import CandidateGenerator, Fusion, Query, Reranker
+from rag.search.protocols import CandidateGenerator, Fusion, Query, Reranker, SearchableIndex
 from rag.settings import Method, Settings
 
-if TYPE_CHECKING:
-    from rag.corpus_index import CorpusIndex
-
-MAX_QUERY_CHARS = 2000
 METHOD_STAGES: dict[str, tuple[str, ...]] = {
     "hybrid": ("dense", "lexical"),
     "dense": ("dense",),
@@ -35,7 +31,7 @@ class SearchPipeline:
 
     def __init__(
         self,
-        index: CorpusIndex,
+        index: SearchableIndex,
         settings: Settings,
         *,
         fusion: Fusion | None = None,
@@ -52,11 +48,7 @@ class SearchPipeline:
 
     def prepare(self, text: str) -> Query:
         """The validated query (clear 4xx-worthy errors for empty, overlong or stopword-only queries)."""
-        text = text.strip()
-        if not text:
-            raise InvalidQueryError("the query is empty")
-        if len(text) > MAX_QUERY_CHARS:
-            raise InvalidQueryError(f"the query is longer than {MAX_QUERY_CHARS} characters")
+        text = checked_text(text)
         terms = self.index.analyzer(text)
         if not terms:
             raise InvalidQueryError("the query has only stopwords or punctuation: nothing to search for")
@@ -81,7 +73,7 @@ class SearchPipeline:
         if "dense" in stages:
             query.vector()  # outside the snapshot: embedding is the slow part and must not stall writers
         rerankers = self.rerankers if rerank else []
-        depth = max(k, *(getattr(r, "depth", k) for r in rerankers)) if rerankers else k
+        depth = max(k, *(r.depth for r in rerankers)) if rerankers else k
         with index.snapshot() as version:
             index.remember_version(version)
             allowed = index.allowed_ids(filters)

@@ -7,12 +7,14 @@ candidates, fuse, filter, rerank) → an answerer (:mod:`rag.answering`).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from index.protocols import ScoredIds
+from index.protocols import LexicalIndex, ScoredIds, VectorStore
+from rag.filters import Filters
 from rag.models import Hit
 
 
@@ -75,6 +77,36 @@ class Reranker(Protocol):
     """Reorders (and rescores) the fused hits, e.g. with a reader's relevance head."""
 
     name: str
+    depth: int
+    """How many fused hits it wants to see (the pipeline fetches at least that many)."""
 
     def rerank(self, question: str, hits: list[Hit]) -> list[Hit]:
         """The same hits (or a prefix of them), best first."""
+
+
+class SearchableIndex(Protocol):
+    """What :class:`~rag.search.pipeline.SearchPipeline` reads of an index (``rag.corpus_index.CorpusIndex``
+    is one): its analyzer and query embedding, its stores, a consistent snapshot, filters and hits."""
+
+    @property
+    def analyzer(self) -> Callable[[str], list[str]]: ...
+
+    @property
+    def vectors(self) -> VectorStore | None: ...
+
+    @property
+    def lexical(self) -> LexicalIndex: ...
+
+    def embed_query(self, query: str) -> np.ndarray: ...
+
+    def warm_up(self) -> None: ...
+
+    def refresh(self) -> bool: ...
+
+    def snapshot(self) -> AbstractContextManager[str]: ...
+
+    def remember_version(self, version: str) -> None: ...
+
+    def allowed_ids(self, filters: Filters | None) -> np.ndarray | None: ...
+
+    def hits(self, fused: list[Fused], filters: Filters | None) -> list[Hit]: ...

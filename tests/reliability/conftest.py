@@ -29,11 +29,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 def service_settings(index_dir: Path, **overrides: object) -> Settings:
-    """The service's settings for these tests: hashing embedder, no passage cache, no access log."""
+    """The service's settings for these tests: hashing embedder, sentence answers (no model), no passage cache,
+    no access log."""
     values: dict[str, object] = {
         "index_dir": index_dir,
         "seeds_dir": SEEDS,
         "embedder": "hashing",
+        "reader": "none",
         "embed_cache_dir": None,
         "threads": 1,
         "access_log": False,

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
-from rag.answering.service import AnswerService
+from rag.answering.answer_service import AnswerService
 from rag.corpus_index import CorpusIndex
 from rag.ingest import make_document
 from rag.llm import prompt

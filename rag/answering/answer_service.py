@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from rag.answering.conversation import standalone_query
 from rag.answering.extractive import ExtractiveAnswerer
-from rag.answering.generative import GenerativeAnswerer
+from rag.answering.generative import GenerativeAnswerer, Prepared
 from rag.answering.models import Answer, Mode
 from rag.answering.protocol import Answerer
 from rag.answering.reading import ReadingAnswerer
-from rag.corpus_index import MAX_QUERY_CHARS, CorpusIndex
-from rag.errors import InvalidQueryError, RagError
+from rag.corpus_index import CorpusIndex
+from rag.errors import RagError
 from rag.filters import Filters
 from rag.llm.protocol import LLMBackend
 from rag.llm.registry import configured_llm
 from rag.reader.registry import get_reader
+from rag.search.checks import checked_text
 from rag.search.protocols import Reranker
 from rag.search.rerank import ReaderReranker
 from rag.settings import Method, Settings
@@ -37,7 +38,14 @@ class AnswerService:
         self.extractive: Answerer = self.sentences
         self.rerankers: list[Reranker] = []
         if self.reader is not None:
-            self.extractive = ReadingAnswerer(index, self.reader, self.sentences, settings.reader_threshold)
+            self.extractive = ReadingAnswerer(
+                index,
+                self.reader,
+                self.sentences,
+                settings.reader_threshold,
+                windows=settings.reader_windows,
+                max_chars=settings.reader_chars,
+            )
             if settings.rerank_depth:
                 self.rerankers.append(ReaderReranker(self.reader, settings.rerank_depth))
         index.use_rerankers(self.rerankers)  # the index's searches (/v1/search too) rerank as configured
@@ -61,17 +69,45 @@ class AnswerService:
         filters: Filters | None = None,
         debug: bool = False,
         history: list[dict[str, str]] | None = None,
+        temperature: float = 0.0,
+        max_tokens: int = 512,
     ) -> Answer:
-        """Answer ``question``; ``history`` holds the earlier turns of a conversation (OpenAI message dicts)."""
+        """Answer ``question`` in ``mode`` (default ``RAG_ANSWER_MODE``); ``history`` holds the earlier turns of a
+        conversation (OpenAI message dicts), from which a standalone search query is built. ``temperature`` and
+        ``max_tokens`` reach the LLM in generative mode."""
         question = check_question(question)
-        messages = [*(history or []), {"role": "user", "content": question}]
-        query = standalone_query(messages)
-        mode = mode or self.settings.answer_mode
-        if mode == "generative":
+        query = standalone_query([*(history or []), {"role": "user", "content": question}])
+        if (mode or self.settings.answer_mode) == "generative":
             return self.generator().answer(
-                question, query=query, history=history, top_k=top_k, method=method, filters=filters, debug=debug
+                question,
+                query=query,
+                history=history,
+                top_k=top_k,
+                method=method,
+                filters=filters,
+                debug=debug,
+                temperature=temperature,
+                max_tokens=max_tokens,
             )
         return self.extractive.answer(question, query=query, top_k=top_k, method=method, filters=filters, debug=debug)
+
+    def prepare_generation(
+        self,
+        question: str,
+        *,
+        history: list[dict[str, str]] | None = None,
+        top_k: int = 5,
+        method: Method | None = None,
+        filters: Filters | None = None,
+    ) -> Prepared | Answer:
+        """What a streamed generative answer starts from (retrieval done, the prompt built), or the answer
+        itself when there is nothing to generate (a refusal, no passage): the conversation handled as in
+        :meth:`ask`."""
+        question = check_question(question)
+        query = standalone_query([*(history or []), {"role": "user", "content": question}])
+        return self.generator().prepare(
+            question, query=query, history=history, top_k=top_k, method=method, filters=filters
+        )
 
     def generator(self) -> GenerativeAnswerer:
         """The generative answerer, or a clear error when no LLM backend is configured."""
@@ -82,9 +118,4 @@ class AnswerService:
 
 def check_question(question: str) -> str:
     """The stripped question; empty or over-long questions are refused."""
-    question = question.strip()
-    if not question:
-        raise InvalidQueryError("the question is empty")
-    if len(question) > MAX_QUERY_CHARS:
-        raise InvalidQueryError(f"the question is longer than {MAX_QUERY_CHARS} characters")
-    return question
+    return checked_text(question, "question")

@@ -1,4 +1,6 @@
-"""Vector stores by name (``RAG_VECTOR_STORE``), each built from the settings by a cheap factory."""
+"""Vector stores by name (``RAG_VECTOR_STORE``), each built from the settings by a cheap factory. The stores
+themselves (``index/``) take plain constructor arguments; choosing and configuring one from ``Settings`` is done
+here, a floor above them."""
 
 from __future__ import annotations
 
@@ -10,8 +12,14 @@ from index.ann_params import HnswParams
 from index.faiss_store import FaissVectorStore
 from index.protocols import VectorStore
 from rag import extras
-from rag.errors import IndexIncompatibleError, UnknownComponentError
+from rag.errors import IndexIncompatibleError
+from rag.registry import Registry
 from rag.settings import Settings
+
+
+def hnsw_params(s: Settings) -> HnswParams:
+    """``RAG_HNSW_M``, ``RAG_HNSW_EF_CONSTRUCTION``, ``RAG_HNSW_EF_SEARCH``."""
+    return HnswParams(s.hnsw_m, s.hnsw_ef_construction, s.hnsw_ef_search)
 
 
 def faiss_store(dim: int, s: Settings, index_dir: Path | None = None) -> FaissVectorStore:
@@ -20,7 +28,7 @@ def faiss_store(dim: int, s: Settings, index_dir: Path | None = None) -> FaissVe
         dim,
         exact_max=s.exact_search_max,
         approximate=s.faiss_approximate,
-        hnsw=HnswParams.from_settings(s),
+        hnsw=hnsw_params(s),
         ivf_nlist=s.ivf_nlist,
         ivf_nprobe=s.ivf_nprobe,
         pq_m=s.pq_m,
@@ -46,23 +54,20 @@ def _milvus(dim: int, s: Settings, index_dir: Path) -> VectorStore:
         token=s.milvus_token.get_secret_value() if s.milvus_token else None,
         prefix=milvus_prefix(s, index_dir),
         index_type=s.milvus_index,
-        hnsw=HnswParams.from_settings(s),
+        hnsw=hnsw_params(s),
         nlist=s.ivf_nlist or 1024,
         nprobe=s.ivf_nprobe,
     )
 
 
-VECTOR_STORES: dict[str, Callable[[int, Settings, Path], VectorStore]] = {"faiss": faiss_store, "milvus": _milvus}
+VECTOR_STORES: Registry[Callable[[int, Settings, Path], VectorStore]] = Registry(
+    "vector store", {"faiss": faiss_store, "milvus": _milvus}
+)
 
 
 def make_vector_store(settings: Settings, dim: int, index_dir: Path | None = None) -> VectorStore:
     """A new, empty (not yet connected) vector store of the configured backend."""
-    try:
-        factory = VECTOR_STORES[settings.vector_store]
-    except KeyError:
-        known = ", ".join(sorted(VECTOR_STORES))
-        raise UnknownComponentError(f"unknown vector store {settings.vector_store!r} (known: {known})") from None
-    return factory(dim, settings, Path(index_dir or settings.index_dir))
+    return VECTOR_STORES.get(settings.vector_store)(dim, settings, Path(index_dir or settings.index_dir))
 
 
 def check_backend(recorded: dict[str, object], settings: Settings, index_dir: Path) -> None:
