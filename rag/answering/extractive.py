@@ -57,6 +57,7 @@ class Candidate:
     end: int
     coverage: float = 0.0
     context_coverage: float = 0.0
+    previous_start: int | None = None  # where the sentence before it in its chunk starts (None: the first)
     chunk_coverage: float = 0.0
     novelty: float = 0.0
     dense: float = 0.0
@@ -206,6 +207,7 @@ class ExtractiveAnswerer(RetrievingAnswerer):
             title_terms = set(analyzer(hit.document.title))
             chunk_cov = coverage(title_terms | chunk_terms[hit.chunk.id])
             previous: set[str] = set()
+            previous_start: int | None = None
             for start, end in sentence_spans(hit.document.text, hit.chunk.start, hit.chunk.end):
                 text = hit.document.text[start:end]
                 terms = set(analyzer(text))
@@ -218,22 +220,22 @@ class ExtractiveAnswerer(RetrievingAnswerer):
                     coverage=coverage(terms),
                     chunk_coverage=chunk_cov,
                     typed=new_entity(text, kind, question),
+                    previous_start=previous_start,
                 )
                 # The subject is often named in the sentence before ("Un projet baptisé X. Il …").
                 c.context_coverage = coverage(terms | previous | title_terms)
                 c.novelty = min(1.0, novel / 3)
-                previous = terms
+                previous, previous_start = terms, start
                 candidates.append(c)
         for c in candidates:
             c.score = self._score(c, with_dense=False, kind=kind)
         candidates.sort(key=lambda c: -c.score)
         top = candidates[: self.dense_candidates]
-        if top and not embed and any(self.index.sentence_vector(c.hit.chunk, c.start, c.end) is None for c in top):
-            top = []  # the sentences' vectors are not stored: rank on the other features
-        if top:
+        vectors = self._vectors(top, embed) if top else None
+        if vectors is not None:  # None: the sentences' vectors are not stored, rank on the other features
             q_vec = self.index.embed_query(question)
             band = DENSE_BANDS.get(self.index.embedder.name, DENSE_BANDS["e5"])
-            for c, vec in zip(top, self._vectors(top), strict=True):
+            for c, vec in zip(top, vectors, strict=True):
                 c.dense = _stretch(float(vec @ q_vec), band)
         for c in candidates:
             c.score = self._score(c, with_dense=True, kind=kind)
@@ -283,12 +285,14 @@ class ExtractiveAnswerer(RetrievingAnswerer):
             + 0.716 * _hit_score(c)
         )
 
-    def _vectors(self, candidates: list[Candidate]) -> list[np.ndarray]:
+    def _vectors(self, candidates: list[Candidate], embed: bool = True) -> list[np.ndarray] | None:
         """The sentences' vectors: stored with the index (``RAG_SENTENCE_VECTORS``), else embedded here and
-        remembered."""
+        remembered (or, without ``embed``, None)."""
         stored = [self.index.sentence_vector(c.hit.chunk, c.start, c.end) for c in candidates]
         if all(v is not None for v in stored):
             return [v for v in stored if v is not None]
+        if not embed:
+            return None
         keys = [(c.hit.document.id, c.start, c.end) for c in candidates]
         with self._lock:
             missing = [i for i, k in enumerate(keys) if stored[i] is None and k not in self._sentence_vectors]

@@ -103,10 +103,7 @@ def sentence_windows(
     for c in candidates:
         if len(chosen) >= max_windows or (chosen and total >= max_chars):
             break
-        text = c.hit.document.text
-        sents = sentence_spans(text, c.hit.chunk.start, c.hit.chunk.end)
-        k = next((i for i, (s, _) in enumerate(sents) if s == c.start), None)
-        start = sents[k - 1][0] if k else c.start
+        start = c.start if c.previous_start is None else c.previous_start
         if chosen and total + (c.end - start) > max_chars * 1.25:
             start = c.start  # no room for the sentence before
             if total + (c.end - start) > max_chars * 1.25:
