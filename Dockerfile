@@ -16,6 +16,12 @@ ENV PYTHONUNBUFFERED=1 \
 
 WORKDIR /app
 
+# Tesseract with its French data: scanned PDF pages are OCRed instead of refused (build with --build-arg OCR=0 to
+# leave it out: such PDFs are then refused with a message naming the pages).
+ARG OCR=1
+RUN if [ "$OCR" = 1 ]; then apt-get update && apt-get install -y --no-install-recommends tesseract-ocr \
+    tesseract-ocr-fra && rm -rf /var/lib/apt/lists/*; fi
+
 # CPU torch first, from PyTorch's CPU index: PyPI's default torch wheel pulls the CUDA libraries (gigabytes).
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0

@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale bench-load bench-query-engines lint format bench eval eval-piaf eval-piaf-gate train-reader train-query-encoder clean
+.PHONY: install system-deps ocr llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale bench-load bench-query-engines lint format bench bench-pdf eval eval-pdf eval-piaf eval-piaf-gate train-reader train-query-encoder clean
 
 install: $(VENV)/.installed
 
@@ -20,9 +20,14 @@ $(VENV)/.installed: pyproject.toml
 install-extras: install
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,milvus,ray]'
 
-# Debian packages the tests drive: chromium (widget), docker-compose (compose config), strace (reliability).
+# Debian packages the tests drive: chromium (widget), docker-compose (compose config), strace (reliability),
+# Tesseract with its French data (OCR of scanned PDF pages).
 system-deps:
 	scripts/system_deps.sh
+
+# Only the optional OCR extra: Tesseract and its French data (scanned PDF pages are OCRed instead of refused).
+ocr:
+	scripts/system_deps.sh --ocr
 
 # llama.cpp's server and a small GGUF model for the `llm` tests (built once per venv, ~6 min on 2 cores).
 llm-server: install
@@ -34,7 +39,7 @@ serve: install
 # Everything: unit, contract, slow (real models, real seeds) and llm (real llama-server) tests.
 test: install system-deps llm-server
 	RAG_TEST_REQUIRE_LLM=1 RAG_TEST_REQUIRE_COMPOSE=1 RAG_TEST_REQUIRE_BROWSER=1 RAG_TEST_REQUIRE_STRACE=1 \
-		$(PY) -m pytest -q
+		RAG_TEST_REQUIRE_OCR=1 $(PY) -m pytest -q
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow and not llm and not browser"
@@ -66,6 +71,16 @@ format: install
 
 bench: install
 	$(PY) bench/seeds_bench.py
+
+# PDF extraction pages/s on a generated 300-page PDF, and the server's memory while it ingests it.
+bench-pdf: install
+	$(PY) bench/pdf_extract.py --pages 300 --json bench/results/pdf_extract.json
+
+# The gold set on the seeds as PDFs (one multi-page PDF per article): same answers as the .txt seeds, right pages.
+eval-pdf: install
+	$(PY) scripts/seeds_to_pdf.py --out data/seeds-pdf --check
+	$(VENV)/bin/rag eval --seeds data/seeds-pdf --name seeds-pdf --out data/eval-formats --no-charts
+	$(PY) scripts/seeds_to_pdf.py --out data/seeds-pdf --check-report data/eval-formats/seeds-pdf.json
 
 # FAISS exact / HNSW / IVF-PQ: recall@10 against exact search and latency at 10k, 100k and 1M vectors; with an e5
 # embedding cache (any e5 build leaves one), the synthetic vectors are first compared with the real ones. Built

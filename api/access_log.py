@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Callable
 
-from api.security import ASGIApp, Message
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("rag.access")
 
@@ -20,12 +19,7 @@ class AccessLog:
         self.app = app
         self.index_version = index_version
 
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

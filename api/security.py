@@ -15,12 +15,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as Connection
+
 from api.errors import error_body
 
 Scope = Literal["query", "admin"]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
-                   Awaitable[None]]  # fmt: skip
 
 PUBLIC_PATHS = {"/health", "/ready", "/"}  # "/": the widget's demo page (api.routes.widget)
 PUBLIC_PREFIXES = ("/widget", "/static")
@@ -91,12 +91,7 @@ class Guard:
         self.max_body = max_body
         self.max_upload = max_upload
 
-    async def __call__(
-        self,
-        scope: MutableMapping[str, Any],
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Connection, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -179,7 +174,7 @@ class Guard:
         return found
 
 
-async def _read_body(receive: Callable[[], Awaitable[Message]], limit: int) -> Callable[[], Awaitable[Message]] | None:
+async def _read_body(receive: Receive, limit: int) -> Receive | None:
     """Read the whole body (chunked or not) up to ``limit`` bytes; None when it is larger. Returns a receive
     channel that replays it, then passes later messages (a client disconnect) through."""
     parts: list[bytes] = []

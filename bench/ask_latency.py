@@ -29,6 +29,7 @@ from load import queries, server
 
 from rag.answering.answer_service import AnswerService
 from rag.index_build import build_index
+from rag.reader.cache import WrappedReader
 from rag.reader.protocol import PassageReading, Reader
 from rag.settings import Settings
 from rag.threads import limit_threads
@@ -37,22 +38,12 @@ ROOT = Path(__file__).resolve().parents[1]
 P50_MS, P99_MS = 100.0, 250.0
 
 
-class TimedReader:
+class TimedReader(WrappedReader):
     """A reader that records how long each ``read`` takes."""
 
     def __init__(self, inner: Reader) -> None:
-        self.inner = inner
-        self.name = inner.name
+        super().__init__(inner)
         self.seconds: list[float] = []
-
-    @property
-    def threshold(self) -> float:
-        """The inner reader's."""
-        return self.inner.threshold
-
-    def warm_up(self) -> None:
-        """The inner reader's."""
-        self.inner.warm_up()
 
     def read(self, question: str, passages: Sequence[str], **kwargs: Any) -> list[PassageReading]:
         """Timed."""

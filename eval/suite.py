@@ -331,6 +331,8 @@ def score_question(item: GoldItem, outcome: Outcome, documents: dict[str, str]) 
     row["citations"] = len(spans)
     row["citations_precise"] = citation_precision(spans, item.evidence)[0]
     row["citations_exact"] = sum(1 for c in outcome.citations if _exact(c, documents.get(c["document_id"], "")))
+    if any(c.get("page") for c in outcome.citations):  # a paged corpus (PDF): where each citation says it is
+        row["cited_pages"] = [[c["document_id"], c["start"], c["end"], c.get("page")] for c in outcome.citations]
     return row
 
 

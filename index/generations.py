@@ -27,6 +27,7 @@ from pathlib import Path
 from index.atomic import fsync_path, sha256_file, write_atomic
 from index.errors import IndexCorruptError, IndexMissingError
 from index.manifest import MANIFEST, FileEntry, Manifest, read_manifest, sealed
+from index.originals import verify_blobs
 
 KEEP_GENERATIONS = 3
 WRITER_LOCK = ".writer.lock"
@@ -57,6 +58,7 @@ def verify_files(manifest: Manifest, gen_dir: Path) -> None:
             raise IndexCorruptError(f"{path}: missing")
         if path.stat().st_size != entry.size or sha256_file(path) != entry.sha256:
             raise IndexCorruptError(f"{path}: checksum mismatch (file truncated or altered)")
+    verify_blobs(gen_dir.parent, manifest.originals)
 
 
 def generation_dirs(index_dir: Path) -> list[Path]:

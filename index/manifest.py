@@ -40,6 +40,9 @@ class Manifest(BaseModel):
     counts: dict[str, int]
     next_chunk_id: int
     files: dict[str, FileEntry]
+    originals: dict[str, int] = Field(
+        default_factory=dict, description="SHA-256 -> size of the original files its documents name (original-files/)"
+    )
     checksum: str | None = Field(
         None, description="SHA-256 of the manifest's other fields (canonical JSON); absent in older indexes"
     )

@@ -50,7 +50,9 @@ def _fail(message: str) -> NoReturn:
 
 @index_app.command("build")
 def index_build(
-    source: Annotated[Path | None, typer.Argument(help="Folder of .txt/.md/.html files or a .jsonl file.")] = None,
+    source: Annotated[
+        Path | None, typer.Argument(help="Folder of .txt/.md/.html/.pdf/.docx files or a .jsonl file.")
+    ] = None,
     index: IndexOpt = None,
     embedder: EmbedderOpt = None,
     ray_address: Annotated[
@@ -191,11 +193,13 @@ def index_add(
     """Add (or replace) documents in the index without rebuilding it."""
     from rag.corpus_index import CorpusIndex
     from rag.errors import IndexMissingError
+    from rag.formats import Limits
     from rag.index_build import unique
     from rag.ingest import iter_source
 
     settings = _settings(index)
-    docs = [doc for path in paths for doc in iter_source(path)]  # read everything before touching the index
+    limits = Limits.of(settings)
+    docs = [doc for path in paths for doc in iter_source(path, limits)]  # read everything before touching the index
     docs = list(unique(docs))
     try:
         target = CorpusIndex.load(settings)

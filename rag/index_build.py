@@ -9,6 +9,7 @@ from pathlib import Path
 from rag.corpus_index import BuildStats, CorpusIndex
 from rag.embedders import Embedder
 from rag.errors import IndexCorruptError, IndexMissingError, SourceError
+from rag.formats import Limits
 from rag.ingest import iter_source
 from rag.models import Document
 from rag.settings import Settings
@@ -35,7 +36,7 @@ def build_index(
 ) -> tuple[CorpusIndex, BuildStats]:
     """Build a fresh index of ``source`` and publish it; the previous index stays served until then."""
     index = CorpusIndex(settings, embedder)
-    stats = index.add_documents(unique(iter_source(source)), progress=progress)
+    stats = index.add_documents(unique(iter_source(source, Limits.of(settings))), progress=progress)
     return index, stats
 
 

@@ -1,11 +1,13 @@
-"""Reading sources into documents: folders of .txt/.md/.html files or JSONL records.
+"""Reading sources into documents: folders of .txt/.md/.html/.pdf/.docx files or JSONL records.
 
-The original text is kept byte for byte (after UTF-8 decoding); boilerplate is not removed from it but
-recorded as skipped spans, so every offset anywhere in the system refers to the text as read.
+The original text is kept byte for byte (after UTF-8 decoding; for PDF and DOCX, the text extracted and cleaned by
+``rag.formats``); boilerplate is not removed from it but recorded as skipped spans, so every offset anywhere in the
+system refers to the stored text. A file's bytes go with its document (``Document.original``), kept by the index.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -14,14 +16,18 @@ from typing import Any
 
 from rag.analyzer import fold
 from rag.errors import SourceError
+from rag.formats import BINARY_SUFFIXES, MEDIA_TYPES, Limits, check_bytes, extract
+from rag.formats.errors import DocumentTooLargeError
 from rag.html_text import html_to_text
 from rag.models import Document, Span
 from rag.text import FRENCH_MONTHS
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown"}
 HTML_SUFFIXES = {".html", ".htm"}
-SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES
+SUFFIXES = TEXT_SUFFIXES | HTML_SUFFIXES | BINARY_SUFFIXES
 MAX_ID_LENGTH = 200
+RESERVED_METADATA = frozenset({"original"})
+"""Metadata only ingestion sets (the original file a document names): dropped from what a record or a caller gives."""
 _ID = re.compile(r"^[\w.\-]+$")
 
 # Page furniture that news sites leave in copied text; matched on folded, stripped lines.
@@ -100,16 +106,22 @@ def guess_title(text: str, skipped: list[Span]) -> str:
 
 
 def make_document(
-    doc_id: str, text: str, *, title: str | None = None, metadata: dict[str, Any] | None = None
+    doc_id: str,
+    text: str,
+    *,
+    title: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    skipped: list[Span] | None = None,
 ) -> Document:
-    """Build a document: validate id and text, find boilerplate, fill title and publication date."""
+    """Build a document: validate id and text, find boilerplate (beside the ``skipped`` spans given, a PDF's
+    running headers), fill title and publication date."""
     check_id(doc_id)
     if not text.strip():
         raise SourceError(f"document {doc_id!r} is empty")
     _check_storable(doc_id, text, title, metadata)
-    meta = dict(metadata or {})
+    meta = {k: v for k, v in (metadata or {}).items() if k not in RESERVED_METADATA}
     date, date_span = extract_date(text)
-    skipped = find_boilerplate(text)
+    skipped = sorted({*find_boilerplate(text), *(skipped or [])}, key=lambda s: (s.start, s.end))
     if date_span is not None:
         skipped = [date_span, *[s for s in skipped if s.start >= date_span.end]]
     if date and "published_at" not in meta:
@@ -139,32 +151,55 @@ def check_id(doc_id: str) -> None:
         raise SourceError(f"invalid document id {doc_id!r}: use letters, digits, '_', '.', '-' (max 200)")
 
 
-def read_file(path: Path) -> Document:
-    """Read one .txt/.md/.html file into a document whose id is the file stem."""
+def read_file(path: Path, limits: Limits | None = None) -> Document:
+    """Read one .txt/.md/.html/.pdf/.docx file into a document whose id is the file stem."""
     if path.suffix.lower() not in SUFFIXES:
         raise SourceError(f"{path}: unsupported file type (expected {', '.join(sorted(SUFFIXES))})")
+    limits = limits or Limits()
     try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise DocumentTooLargeError(f"{path}: {size:,} bytes, more than RAG_MAX_UPLOAD_BYTES={limits.max_bytes:,}")
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    return parse_bytes(path.stem, path.suffix, raw, source=str(path))
+    return parse_bytes(path.stem, path.suffix, raw, source=str(path), limits=limits)
 
 
-def parse_bytes(doc_id: str, suffix: str, raw: bytes, *, source: str, title: str | None = None) -> Document:
-    """A document from the bytes of a .txt/.md/.html file (an upload, or a file on disk)."""
-    if suffix.lower() not in SUFFIXES:
+def parse_bytes(
+    doc_id: str, suffix: str, raw: bytes, *, source: str, title: str | None = None, limits: Limits | None = None
+) -> Document:
+    """A document from the bytes of a .txt/.md/.html/.pdf/.docx file (an upload, or a file on disk); the bytes go
+    with it (``original``), named by ``metadata["original"]``."""
+    suffix = suffix.lower()
+    if suffix not in SUFFIXES:
         raise SourceError(f"{source}: unsupported file type (expected {', '.join(sorted(SUFFIXES))})")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise SourceError(f"{source}: not valid UTF-8 (byte {exc.start})") from exc
     meta: dict[str, Any] = {"source": source}
-    if suffix.lower() in HTML_SUFFIXES:
-        text, html_meta = html_to_text(text)
-        meta.update(html_meta)
+    skipped: list[Span] = []
+    if suffix in BINARY_SUFFIXES:
+        found = extract(suffix, raw, source, limits)
+        text, skipped, title = found.text, found.skipped, title or found.title or None
+        meta.update(found.metadata)
+    else:
+        check_bytes(suffix, raw, source, limits or Limits())
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SourceError(f"{source}: not valid UTF-8 (byte {exc.start})") from exc
+        if suffix in HTML_SUFFIXES:
+            text, html_meta = html_to_text(text)
+            meta.update(html_meta)
     if not text.strip():
-        raise SourceError(f"{source}: file is empty")
-    return make_document(doc_id, text, title=title, metadata=meta)
+        raise SourceError(f"{source}: file is empty" if not raw.strip() else f"{source}: no text found in the file")
+    doc = make_document(doc_id, text, title=title, metadata=meta, skipped=skipped)
+    doc.metadata["original"] = {
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "size": len(raw),
+        "media_type": MEDIA_TYPES[suffix],
+        "filename": source.rsplit("/", 1)[-1].removeprefix("upload:"),
+    }
+    doc.original = raw
+    return doc
 
 
 def read_jsonl(path: Path) -> Iterator[Document]:
@@ -203,17 +238,17 @@ def _record(path: Path, number: int, line: str) -> Document:
         raise SourceError(f"{where}: {exc}") from exc
 
 
-def iter_source(source: Path) -> Iterator[Document]:
+def iter_source(source: Path, limits: Limits | None = None) -> Iterator[Document]:
     """Documents of a folder (sorted, recursive), a single file or a ``.jsonl`` file."""
     if not source.exists():
         raise SourceError(f"{source}: no such file or folder")
     if source.is_dir():
         files = sorted(p for p in source.rglob("*") if p.is_file() and p.suffix.lower() in SUFFIXES)
         if not files:
-            raise SourceError(f"{source}: no .txt, .md or .html files found")
+            raise SourceError(f"{source}: no .txt, .md, .html, .pdf or .docx files found")
         for path in files:
-            yield read_file(path)
+            yield read_file(path, limits)
     elif source.suffix.lower() == ".jsonl":
         yield from read_jsonl(source)
     else:
-        yield read_file(source)
+        yield read_file(source, limits)

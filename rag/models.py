@@ -18,7 +18,8 @@ class Span:
 class Document:
     """A source document. ``text`` is the original text: every offset in the system refers to it.
 
-    ``skipped`` lists the boilerplate spans left out of indexing (offsets stay valid).
+    ``skipped`` lists the boilerplate spans left out of indexing (offsets stay valid). ``original`` holds the
+    bytes the text was read from until the index writer stores them (``metadata["original"]`` names them).
     """
 
     id: str
@@ -26,6 +27,7 @@ class Document:
     title: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     skipped: list[Span] = field(default_factory=list)
+    original: bytes | None = field(default=None, repr=False, compare=False)
 
     def kept_spans(self) -> list[Span]:
         """The complement of ``skipped`` within the text: the spans that get indexed."""

@@ -4,17 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from rag.formats import LOCATION_KEYS, page_of, section_of
 from rag.models import Hit
 
 
 def hit_to_dict(hit: Hit) -> dict[str, Any]:
-    """``{"score", "chunk": {"id", "document_id", "text", "start", "end", "metadata"}, "stages"}``."""
+    """``{"score", "chunk": {"id", "document_id", "text", "start", "end", "metadata"}, "stages"}``; a chunk of a
+    PDF or DOCX names its ``page`` or ``section`` in its metadata."""
     chunk = hit.chunk
+    doc = hit.document
     metadata = {
-        "title": hit.document.title,
-        "published_at": hit.document.metadata.get("published_at"),
-        **hit.document.metadata,
+        "title": doc.title,
+        "published_at": doc.metadata.get("published_at"),
+        **{k: v for k, v in doc.metadata.items() if k not in LOCATION_KEYS},
     }
+    if (page := page_of(doc.metadata, chunk.start)) is not None:
+        metadata["page"] = page  # the page the chunk starts on, instead of every page's span
+    if (section := section_of(doc.text, doc.metadata, chunk.start)) is not None:
+        metadata["section"] = section
     return {
         "score": hit.score,
         "chunk": {

@@ -129,10 +129,10 @@ class Settings(BaseSettings):
     candidates: int = Field(100, ge=1, le=10_000, description="Hits taken from each retriever before fusion.")
 
     reader: str = Field(
-        "none",
-        description="Reader in the registry: none (whole-sentence answers from the sentence scorer; the default "
-        "until the span reader passes its gates), e5-piaf (the French span reader, weights in the package: short "
-        "exact answers), keyword (deterministic test fake).",
+        "e5-piaf",
+        description="Reader in the registry: e5-piaf (the default: the French span reader, weights in the package, "
+        "short exact answers), none (whole-sentence answers from the sentence scorer: the fallback), keyword "
+        "(deterministic test fake).",
     )
     reader_weights: Path | None = Field(
         None, description="Reader weights (.safetensors, its .json beside it); default: the weights in the package."
@@ -141,8 +141,8 @@ class Settings(BaseSettings):
         None,
         ge=0,
         le=1,
-        description="Relevance below which the reader answers 'not in the documents'; unset: the calibrated value "
-        "stored with the weights.",
+        description="Answerability (the reader's relevance combined with the sentence evidence, as calibrated with "
+        "the weights) below which the answer is 'not in the documents'; unset: the calibrated value.",
     )
     reader_dtype: Literal["auto", "bfloat16", "float32"] = Field(
         "auto", description="Reader precision: bfloat16 where the CPU has AVX512-BF16/AMX (auto), else float32."
@@ -181,6 +181,13 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(
         10 * 1024 * 1024, ge=1024, description="Largest document upload or posted gold set (bytes)."
+    )
+    max_pages: int = Field(
+        1000, ge=1, le=100_000, description="Most pages of one PDF document (upload or file); more: 413, refused."
+    )
+    ocr: bool = Field(
+        True,
+        description="OCR scanned PDF pages when Tesseract (with its French data) is installed; false: refuse them.",
     )
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Largest request body of other routes (bytes).")
     api_keys: SecretStr | None = Field(

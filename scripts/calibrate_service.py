@@ -23,11 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,11 +43,131 @@ from reader_data import PIAF, ci_ids, load_piaf, split_by_passage  # noqa: E402
 from eval.metrics import span_scores  # noqa: E402
 from eval.piaf_retrieval import open_or_build  # noqa: E402
 from rag.answering.answer_service import AnswerService  # noqa: E402
-from rag.answering.reading import ReadingAnswerer  # noqa: E402
+from rag.answering.reading import Evidence, ReadingAnswerer  # noqa: E402
+from rag.reader.inference import E5Reader  # noqa: E402
+from rag.reader.protocol import Abstention  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 19)] + [0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 0.995]
+FINE = [round(0.01 * i, 2) for i in range(1, 100)]
+"""Thresholds tried on the combined answerability."""
 REPORT = ROOT / "eval" / "reports" / "reader-calibration.json"
+ROWS = ROOT / "data" / "reader-train" / "calibration-rows.json"
+"""Every question's evidence (not committed: ``data/`` is ignored)."""
+
+
+def _relevance(evidence: Evidence) -> float:
+    return max((r.reading.relevance for r in evidence.readings), default=0.0)
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+def fit_abstention(rows: list[dict[str, Any]], l2: float = 1.0) -> Abstention:
+    """Logistic regression (Newton's method, L2 on the weights) of answerable (own passage retrieved) against
+    near miss (own passage removed) on two features: the logit of the top relevance and the best sentence score."""
+    x, y = [], []
+    for r in rows:
+        for side, label in (("pos", 1.0), ("neg", 0.0)):
+            sentence = r[f"{side}_sentence"] if math.isfinite(r[f"{side}_sentence"]) else -20.0
+            x.append([_logit(r[side]), sentence, 1.0])
+            y.append(label)
+    X, Y = np.array(x), np.array(y)
+    w = np.zeros(3)
+    penalty = np.diag([l2, l2, 0.0])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(X @ w)))
+        grad = X.T @ (p - Y) + penalty @ w
+        hess = (X * (p * (1 - p))[:, None]).T @ X + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return Abstention(relevance_logit=float(w[0]), sentence_score=float(w[1]), bias=float(w[2]))
+
+
+def _point(rows: list[dict[str, Any]], threshold: float, abstention: Abstention) -> dict[str, Any]:
+    """Abstention recall, wrong refusals and span F1 when answers need an answerability >= threshold."""
+
+    def kept(r: dict[str, Any], side: str) -> bool:
+        return abstention.probability(r[side], r[f"{side}_sentence"]) >= threshold
+
+    return {
+        "threshold": threshold,
+        "abstention_recall": round(sum(not kept(r, "neg") for r in rows) / len(rows), 4),
+        "wrong_refusals": round(sum(not kept(r, "pos") for r in rows) / len(rows), 4),
+        "span_f1": round(sum(r["f1"] for r in rows if kept(r, "pos")) / len(rows), 4),
+    }
+
+
+def _choose(curve: list[dict[str, Any]], max_wrong: float | None, target: float) -> dict[str, Any]:
+    if max_wrong is not None:  # the most abstention that keeps answerable questions refused at most this often
+        kept = [c for c in curve if c["wrong_refusals"] <= max_wrong]
+        return kept[-1] if kept else curve[0]
+    reaching = [c for c in curve if c["abstention_recall"] >= target]
+    return reaching[0] if reaching else curve[-1]
+
+
+def cross_validated(
+    rows: list[dict[str, Any]], max_wrong: float | None, target: float, seed: int, combine: bool
+) -> dict[str, Any]:
+    """Two-fold: fit and choose the threshold on one half, measure on the other (both ways, averaged)."""
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    halves = [[rows[i] for i in order[: len(rows) // 2]], [rows[i] for i in order[len(rows) // 2 :]]]
+    results = []
+    for fit_on, test_on in (halves, halves[::-1]):
+        abstention = fit_abstention(fit_on) if combine else Abstention()
+        t = _choose([_point(fit_on, t, abstention) for t in FINE], max_wrong, target)["threshold"]
+        results.append(_point(test_on, t, abstention))
+    return {k: round(sum(r[k] for r in results) / 2, 4) for k in ("abstention_recall", "wrong_refusals", "span_f1")}
+
+
+def collect(chosen: list[Any], relevance_score: str | None = None) -> list[dict[str, Any]]:
+    """Ask each question twice against the PIAF index (own passage retrieved, own passage removed) with no
+    gate, and keep what the gate decides on: the top relevance and the best sentence score of each."""
+    base = Settings()
+    settings = base.model_copy(update={"index_dir": ROOT / "data" / f"piaf-index-{base.embedder}", "rerank_depth": 0})
+    index = open_or_build(settings, PIAF / "retrieval" / "corpus.jsonl")
+    service = AnswerService(index, settings)
+    if not isinstance(service.extractive, ReadingAnswerer):
+        raise SystemExit("RAG_READER=none: no reader to calibrate")
+    reader = ReadingAnswerer(  # no gate: always answers, so that every threshold and floor can be scored
+        index,
+        service.extractive.reader,
+        service.sentences,
+        threshold=0.0,
+        abstention=Abstention(),
+        windows=settings.reader_windows,
+        max_chars=settings.reader_chars,
+    )
+    reader.reader.warm_up()
+    if relevance_score is not None:  # the relevance head, or the best span against the null answer
+        reader.reader.inner.relevance_score = relevance_score  # type: ignore[attr-defined]
+    rows: list[dict[str, Any]] = []
+    for n, q in enumerate(chosen, 1):
+        hits = index.search(q.question, top_k=30, rerank=False)
+        answerable = hits[:5]
+        absent = [h for h in hits if h.document.id != q.context_id][:5]
+        seen = reader.evidence(q.question, answerable)
+        unseen = reader.evidence(q.question, absent)
+        answer = reader.decide(q.question, answerable, seen, "fr")
+        f1 = span_scores(answer.answer, [a for a, _ in q.answers])[0] if answer.answerable else 0.0
+        rows.append(
+            {
+                "id": q.id,
+                "pos": _relevance(seen),
+                "neg": _relevance(unseen),
+                "pos_sentence": seen.best_sentence,
+                "neg_sentence": unseen.best_sentence,
+                "f1": f1,
+            }
+        )
+        if n % 100 == 0:
+            print(f"{n}/{len(chosen)}", file=sys.stderr, flush=True)
+    return rows
 
 
 def main() -> None:
@@ -59,6 +183,21 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--dry-run", action="store_true", help="print, write nothing")
+    parser.add_argument(
+        "--abstention",
+        choices=["relevance", "relevance+sentence"],
+        default="relevance",
+        help="what answerability is: the reader's relevance alone (default), or a logistic combination with the "
+        "sentence scorer's best score (better on PIAF, whose questions reuse their passage's words, but it refuses "
+        "paraphrased questions: see the README)",
+    )
+    parser.add_argument(
+        "--relevance-score",
+        choices=["head", "span-margin"],
+        help="override the weights' relevance_score: the relevance head, or the best span's score against the "
+        "null (CLS) answer's, as Hugging Face's QA heads score it; written into the json with the threshold",
+    )
+    parser.add_argument("--from-rows", action="store_true", help=f"refit from the evidence saved in {ROWS}")
     args = parser.parse_args()
     if args.max_wrong_refusals is not None and args.max_wrong_refusals < 0:
         args.max_wrong_refusals = None
@@ -70,51 +209,18 @@ def main() -> None:
     random.Random(args.seed).shuffle(extra)
     chosen = parts["dev"] + extra[: args.sample]
 
-    base = Settings()
-    settings = base.model_copy(update={"index_dir": ROOT / "data" / f"piaf-index-{base.embedder}", "rerank_depth": 0})
-    index = open_or_build(settings, PIAF / "retrieval" / "corpus.jsonl")
-    service = AnswerService(index, settings)
-    if not isinstance(service.extractive, ReadingAnswerer):
-        raise SystemExit("RAG_READER=none: no reader to calibrate")
-    reader = ReadingAnswerer(  # threshold 0: always answers, so that every threshold can be scored
-        index,
-        service.extractive.reader,
-        service.sentences,
-        threshold=0.0,
-        windows=settings.reader_windows,
-        max_chars=settings.reader_chars,
-    )
-    reader.reader.warm_up()
-    rows: list[dict[str, Any]] = []
-    for n, q in enumerate(chosen, 1):
-        hits = index.search(q.question, top_k=30, rerank=False)
-        answerable = hits[:5]
-        absent = [h for h in hits if h.document.id != q.context_id][:5]
-        pos = max((r.reading.relevance for r in reader.read(q.question, answerable)), default=0.0)
-        neg = max((r.reading.relevance for r in reader.read(q.question, absent)), default=0.0)
-        answer = reader.answer_from_hits(q.question, answerable)
-        f1 = span_scores(answer.answer, [a for a, _ in q.answers])[0] if answer.answerable else 0.0
-        rows.append({"id": q.id, "pos": pos, "neg": neg, "f1": f1})
-        if n % 100 == 0:
-            print(f"{n}/{len(chosen)}", file=sys.stderr, flush=True)
-
-    curve = []
-    for t in THRESHOLDS:
-        curve.append(
-            {
-                "threshold": t,
-                "abstention_recall": round(sum(r["neg"] < t for r in rows) / len(rows), 4),
-                "wrong_refusals": round(sum(r["pos"] < t for r in rows) / len(rows), 4),
-                "span_f1": round(sum(r["f1"] for r in rows if r["pos"] >= t) / len(rows), 4),
-            }
-        )
-    if args.max_wrong_refusals is not None:
-        # the most abstention that keeps answerable questions refused at most this often
-        kept = [c for c in curve if c["wrong_refusals"] <= args.max_wrong_refusals]
-        chosen_row = kept[-1] if kept else curve[0]
+    if args.from_rows:
+        rows = json.loads(ROWS.read_text(encoding="utf-8"))
     else:
-        reaching = [c for c in curve if c["abstention_recall"] >= args.target]
-        chosen_row = reaching[0] if reaching else curve[-1]
+        rows = collect(chosen, args.relevance_score)
+        ROWS.parent.mkdir(parents=True, exist_ok=True)
+        ROWS.write_text(json.dumps(rows) + "\n", encoding="utf-8")
+    alone = Abstention()
+    curve = [_point(rows, t, alone) for t in THRESHOLDS]  # the reader's relevance alone
+    combine = args.abstention == "relevance+sentence"
+    abstention = fit_abstention(rows) if combine else Abstention()
+    combined = [_point(rows, t, abstention) for t in FINE]
+    chosen_row = _choose(combined, args.max_wrong_refusals, args.target)
     report = {
         "questions": len(rows),
         "from": {"dev": len(parts["dev"]), "held_out_non_ci": min(args.sample, len(extra))},
@@ -122,22 +228,38 @@ def main() -> None:
         "rule": f"highest threshold with wrong refusals <= {args.max_wrong_refusals}"
         if args.max_wrong_refusals is not None
         else f"lowest threshold with abstention recall >= {args.target}",
+        "abstention": asdict(abstention),
         "default_threshold": chosen_row["threshold"],
         "chosen": chosen_row,
+        "cross_validated": cross_validated(rows, args.max_wrong_refusals, args.target, args.seed, combine),
+        "combined_alternative": {
+            "abstention": asdict(fit_abstention(rows)),
+            "cross_validated": cross_validated(rows, args.max_wrong_refusals, args.target, args.seed, True),
+        },
+        "reader_alone": _choose(curve, args.max_wrong_refusals, args.target),
         "span_f1_without_abstention": round(sum(r["f1"] for r in rows) / len(rows), 4),
-        "curve": curve,
+        "curve_reader_alone": curve,
+        "curve": combined[::5],
     }
-    print(f"{'threshold':>9} {'abst. recall':>12} {'wrong refusals':>14} {'span F1':>8}")
+    print(f"{'threshold':>9} {'abst. recall':>12} {'wrong refusals':>14} {'span F1':>8}  (reader relevance alone)")
     for c in curve:
         print(f"{c['threshold']:9.2f} {c['abstention_recall']:12.3f} {c['wrong_refusals']:14.3f} {c['span_f1']:8.3f}")
-    print(f"default threshold: {chosen_row['threshold']} ({len(rows)} held-out questions)")
+    print(f"answerability = {abstention} (reader relevance and best sentence score)")
+    for c in combined[::5]:
+        print(f"{c['threshold']:9.2f} {c['abstention_recall']:12.3f} {c['wrong_refusals']:14.3f} {c['span_f1']:8.3f}")
+    print(f"chosen: {chosen_row}; two-fold cross-validated: {report['cross_validated']} ({len(rows)} questions)")
     if args.dry_run:
         return
     REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    weights_json = reader.reader.inner.config_path  # type: ignore[attr-defined]
+    weights_json = E5Reader(Settings().reader_weights).config_path
     meta = json.loads(weights_json.read_text(encoding="utf-8"))
     meta["default_threshold"] = chosen_row["threshold"]
-    meta["service_calibration"] = {k: v for k, v in report.items() if k != "curve"} | {"report": str(REPORT.name)}
+    meta["abstention"] = report["abstention"]
+    if args.relevance_score is not None:
+        meta["relevance_score"] = args.relevance_score
+    meta["service_calibration"] = {k: v for k, v in report.items() if not k.startswith("curve")} | {
+        "report": str(REPORT.name)
+    }
     weights_json.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"wrote {REPORT} and the default threshold into {weights_json}")
 

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import httpx
 import pytest
@@ -35,6 +35,7 @@ from rag.llm import (
     rewrite_messages,
 )
 from rag.llm.prompt import neutralise
+from rag.llm.protocol import Call
 from rag.settings import Settings
 
 MESSAGES = [{"role": "system", "content": "Sois bref."}, {"role": "user", "content": "Bonjour ?"}]
@@ -443,24 +444,10 @@ class Scripted:
             raise item
         return item
 
-    def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> str:
+    def complete(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> str:
         return self._next()
 
-    def stream(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> Iterator[str]:
         text = self._next()
         for word in text.split():
             if word == "BOOM":

@@ -91,7 +91,7 @@ def test_stream_ends_with_citations(client: OpenAI, model: str) -> None:
     )
     chunks = list(stream)
     deltas = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
-    assert len(deltas) >= 2
+    assert len(deltas) >= (2 if model == "rag-local" else 1)  # a short span answer is one delta
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     extra = last.model_extra or {}

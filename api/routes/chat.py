@@ -42,6 +42,7 @@ from api.chat_schemas import (
 from api.deps import AnswersDep, ServingState, StateDep
 from api.errors import ERROR_SCHEMA
 from rag.answering.answer_service import check_question
+from rag.answering.citations import locate_citations
 from rag.answering.generative import GenerativeAnswerer, Prepared, degrade
 from rag.answering.models import Answer, Mode
 from rag.answering.safety import StreamGuard
@@ -268,6 +269,7 @@ def generated(
     except Exception:  # the stream is open: no error status can be sent any more, the fallback is
         log.exception("generative stream failed after %d deltas, extractive fallback", len(streamed))
         answer = degrade(prepared.fallback)
+    answer = locate_citations(answer, generator.index.documents)  # what AnswerService.ask does for the others
     if not "".join(streamed).strip():
         for piece in word_groups(answer.answer):
             yield chunks.delta(piece)

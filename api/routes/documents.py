@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import hashlib
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.datastructures import UploadFile
 
-from api.deps import IndexDep
+from api.deps import IndexDep, StateDep
 from api.errors import ERROR_SCHEMA
-from rag.errors import RagError, SourceError
+from index.originals import read_blob
+from rag.errors import DocumentNotFoundError, RagError, SourceError
+from rag.formats import MEDIA_TYPES, Limits
 from rag.ingest import make_document, parse_bytes
 from rag.models import Document
 
 router = APIRouter(tags=["documents"])
 _ERRORS: dict[int | str, dict[str, Any]] = {code: ERROR_SCHEMA for code in (400, 404, 413, 415, 422, 503)}
+
+
+class NoOriginalError(DocumentNotFoundError):
+    """A document that was posted as text (JSON), so no original file was kept with it."""
+
+    code = "no_original"
 
 
 class DocumentIn(BaseModel):
@@ -86,6 +95,28 @@ def get_document(doc_id: str, index: IndexDep) -> dict[str, Any]:
     }
 
 
+@router.get(
+    "/v1/documents/{doc_id}/original",
+    responses={200: {"content": {t.split(";")[0]: {} for t in MEDIA_TYPES.values()}}, **_ERRORS},
+    response_class=Response,
+)
+def get_original(doc_id: str, index: IndexDep) -> Response:
+    """The file a document was read from (PDF, DOCX, text), with its content type, its SHA-256 checked; 404 for
+    a document posted as text. A PDF opens at a page with ``#page=N``."""
+    with index.snapshot():
+        doc = index.document(doc_id)
+        original = doc.metadata.get("original")
+    if not isinstance(original, dict) or not isinstance(original.get("sha256"), str):
+        raise NoOriginalError(f"document {doc_id!r} has no original file (it was added as text)")
+    data = read_blob(index.index_dir, original["sha256"], original.get("size"))
+    media_type = str(original.get("media_type") or "application/octet-stream")
+    headers = {"content-disposition": f"inline; filename*=UTF-8''{quote(str(original.get('filename') or doc_id))}"}
+    headers["x-content-type-options"] = "nosniff"
+    if media_type != "application/pdf":  # an uploaded HTML page never runs in this origin (the PDF viewer needs it)
+        headers["content-security-policy"] = "sandbox; default-src 'none'"
+    return Response(data, media_type=media_type, headers=headers)
+
+
 _UPLOAD = {
     "type": "object",
     "required": ["file"],
@@ -108,11 +139,12 @@ _UPLOAD = {
         }
     },
 )
-async def add_document(request: Request, index: IndexDep) -> dict[str, Any]:
+async def add_document(request: Request, index: IndexDep, state: StateDep) -> dict[str, Any]:
     """Add or replace a document: JSON ``{"id"?, "text", "title"?, "metadata"?}`` or a multipart upload of a
-    .txt/.md/.html file (field ``file``; its stem is the id unless an ``id`` field is given). Answered once
-    the new index generation is on disk. The body size (``RAG_MAX_UPLOAD_BYTES``) is enforced by the
-    admission middleware (``api.security.Guard``) before this runs."""
+    .txt/.md/.html/.pdf/.docx file (field ``file``; its stem is the id unless an ``id`` field is given), kept as
+    the document's original. Answered once the new index generation is on disk. The body size
+    (``RAG_MAX_UPLOAD_BYTES``) is enforced by the admission middleware (``api.security.Guard``) before this runs;
+    a PDF's pages by ``RAG_MAX_PAGES``. A file that cannot be read changes nothing: a 4xx names the problem."""
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("application/json"):
         raw = await request.body()
@@ -133,8 +165,13 @@ async def add_document(request: Request, index: IndexDep) -> dict[str, Any]:
         name = upload.filename.rsplit("/", 1)[-1]
         stem, _, suffix = name.rpartition(".")
         given = form.get("id")
-        doc = parse_bytes(
-            str(given) if isinstance(given, str) and given else stem, f".{suffix}", data, source=f"upload:{name}"
+        doc = await run_in_threadpool(  # a long PDF takes seconds: off the event loop
+            parse_bytes,
+            str(given) if isinstance(given, str) and given else stem,
+            f".{suffix}",
+            data,
+            source=f"upload:{name}",
+            limits=Limits.of(state.settings),
         )
     else:
         raise UnsupportedMedia("send application/json or multipart/form-data")

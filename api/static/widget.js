@@ -53,6 +53,8 @@
       sources: "Sources",
       citeLabel: function (n, title) { return "Source " + n + " : " + title; },
       openSource: function (n, title) { return "Ouvrir la source " + n + " dans l’article : " + title; },
+      page: function (n) { return "p. " + n; },
+      openOriginal: function (n, title) { return "Ouvrir le PDF à la page " + n + " : " + title; },
       notFound: "Pas dans les documents",
       notFoundHelp: "Les documents ne contiennent pas de réponse sûre à cette question.",
       seeAlso: "Passages proches",
@@ -104,6 +106,8 @@
       sources: "Sources",
       citeLabel: function (n, title) { return "Source " + n + ": " + title; },
       openSource: function (n, title) { return "Open source " + n + " in its article: " + title; },
+      page: function (n) { return "p. " + n; },
+      openOriginal: function (n, title) { return "Open the PDF at page " + n + ": " + title; },
       notFound: "Not in the documents",
       notFoundHelp: "The documents do not contain a reliable answer to this question.",
       seeAlso: "Nearby passages",
@@ -231,6 +235,8 @@
     ".ref-body{display:flex;flex-direction:column;gap:2px;min-width:0;}",
     ".ref-title{font-size:14px;font-weight:600;color:#1e3a8a;text-decoration:underline;text-underline-offset:2px;}",
     ".ref-date{font-size:12px;color:#4b5563;}",
+    ".ref-page{font-size:12px;color:#4b5563;}",
+    ".ref-original{align-self:flex-start;margin:2px 0 0 42px;font-size:12px;color:#1e3a8a;}",
     ".ref-span{background:#fef08a;color:#111827;font-weight:600;border-radius:3px;padding:0 2px;}",
     ".ref-quote{font-size:13px;color:#374151;display:-webkit-box;-webkit-line-clamp:6;-webkit-box-orient:vertical;",
     "overflow:hidden;overflow-wrap:anywhere;}",
@@ -727,12 +733,42 @@
               { class: "ref-body" },
               h("span", { class: "ref-title", text: title }),
               dateNode(c.published_at),
+              placeNode(c),
               quoteNode(c)
             )
-          )
+          ),
+          originalLink(c, title)
         );
       });
     return h("div", { class: "refs" }, h("p", { class: "refs-title", text: T.sources }), h("ol", null, items));
+  }
+
+  /** "p. N" for a PDF citation, the section (the heading above it) for a DOCX one, as text. */
+  function placeNode(c) {
+    var page = pageOf(c);
+    var parts = [];
+    if (page) parts.push(T.page(page));
+    if (typeof c.section === "string" && c.section) parts.push(c.section);
+    return parts.length ? h("span", { class: "ref-page", text: parts.join(" · ") }) : null;
+  }
+
+  function pageOf(c) {
+    var page = Number(c.page);
+    return Number.isInteger(page) && page > 0 ? page : 0;
+  }
+
+  /** A PDF citation links to its original file, opened at its page (…/original#page=N). */
+  function originalLink(c, title) {
+    var page = pageOf(c);
+    if (!page || typeof c.document_id !== "string") return null;
+    return h("a", {
+      class: "ref-original",
+      href: config.api + "/v1/documents/" + encodeURIComponent(c.document_id) + "/original#page=" + page,
+      target: "_blank",
+      rel: "noopener noreferrer",
+      "aria-label": T.openOriginal(page, title),
+      text: T.page(page) + " ↗",
+    });
   }
 
   /** The citation's sentence with its short answer span marked, or the quote alone (text nodes only). */

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rag.answering.citations import locate_citations
 from rag.answering.conversation import standalone_query
 from rag.answering.extractive import ExtractiveAnswerer
 from rag.answering.generative import GenerativeAnswerer, Prepared
@@ -78,7 +79,7 @@ class AnswerService:
         question = check_question(question)
         query = standalone_query([*(history or []), {"role": "user", "content": question}])
         if (mode or self.settings.answer_mode) == "generative":
-            return self.generator().answer(
+            answer = self.generator().answer(
                 question,
                 query=query,
                 history=history,
@@ -89,7 +90,11 @@ class AnswerService:
                 temperature=temperature,
                 max_tokens=max_tokens,
             )
-        return self.extractive.answer(question, query=query, top_k=top_k, method=method, filters=filters, debug=debug)
+        else:
+            answer = self.extractive.answer(
+                question, query=query, top_k=top_k, method=method, filters=filters, debug=debug
+            )
+        return locate_citations(answer, self.index.documents)  # pages and sections, once composed
 
     def prepare_generation(
         self,

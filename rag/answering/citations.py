@@ -3,7 +3,11 @@ the check that a citation quotes its document exactly. The LLM-free answerers ne
 
 from __future__ import annotations
 
-from rag.answering.models import Citation
+from collections.abc import Mapping
+
+from rag.answering.models import Answer, Citation
+from rag.formats import page_of, section_of
+from rag.models import Document
 
 NOT_FOUND: dict[str, str] = {
     "fr": "Je n'ai pas trouvé la réponse dans les documents.",
@@ -37,3 +41,14 @@ def verify_citations(citations: list[Citation], texts: dict[str, str]) -> None:
         cs, ce = c.context_start, c.context_end
         if cs is None or ce is None or not cs <= c.start < c.end <= ce or text[cs:ce] != c.context:
             raise CitationMismatch(f"citation [{c.n}]'s context is not {c.document_id}[{cs}:{ce}] around its quote")
+
+
+def locate_citations(answer: Answer, documents: Mapping[str, Document]) -> Answer:
+    """The answer with each citation's ``page`` (a PDF's, 1-based) and ``section`` (a DOCX's heading above it)
+    filled in from its document's metadata: the one place where answers, once composed, learn where they are."""
+    for c in answer.citations:
+        doc = documents.get(c.document_id)
+        if doc is not None:
+            c.page = page_of(doc.metadata, c.start)
+            c.section = section_of(doc.text, doc.metadata, c.start)
+    return answer

@@ -12,18 +12,17 @@ import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from rag.answering.citations import CONFLICT, NOT_FOUND, REFUSED, verify_citations
 from rag.answering.models import Answer, Citation, SeeAlso
+from rag.answering.protocol import FromHits, Retrieval
 from rag.answering.question import QuestionType, language, new_entity, probes_the_service, question_type, values
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
-from rag.filters import Filters
 from rag.models import Hit
-from rag.settings import Method
 
 MAX_SENTENCE_CHARS = 400
 
@@ -71,22 +70,29 @@ class Candidate:
         return self.hit.document.text[self.start : self.end]
 
 
+def answer_language(question: str, options: FromHits) -> str:
+    """``language_`` when it is one the service answers in (fr, en), else the question's."""
+    given = options.get("language_")
+    return given if given in ("fr", "en") else language(question)
+
+
+def retrieve(index: CorpusIndex, question: str, options: Retrieval) -> list[Hit]:
+    """The hits for ``options``' query (default: the question), top k, method and filters."""
+    return index.search(
+        options.get("query") or question,
+        top_k=options.get("top_k", 5),
+        method=options.get("method"),
+        filters=options.get("filters"),
+    )
+
+
 class RetrievingAnswerer:
     """What the extractive answerers share: ``answer`` retrieves from ``self.index``, then answers from the hits
     (:meth:`answer_from_hits`, each subclass's own)."""
 
     index: CorpusIndex
 
-    def answer(
-        self,
-        question: str,
-        *,
-        top_k: int = 5,
-        method: Method | None = None,
-        filters: Filters | None = None,
-        debug: bool = False,
-        query: str | None = None,
-    ) -> Answer:
+    def answer(self, question: str, **options: Unpack[Retrieval]) -> Answer:
         """Refuse a question that probes for the service's instructions, keys or configuration, else search the
         index with ``query`` (default: the question) and answer ``question`` from the hits."""
         lang = language(question)
@@ -97,72 +103,14 @@ class RetrievingAnswerer:
                 language=lang,
                 reason="The question asks for the service's instructions, keys or configuration.",
             )
-        hits = self.index.search(query or question, top_k=top_k, method=method, filters=filters)
-        return self.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
+        hits = retrieve(self.index, question, options)
+        return self.answer_from_hits(
+            question, hits, debug=options.get("debug", False), language_=lang, query=options.get("query")
+        )
 
-    def answer_from_hits(
-        self,
-        question: str,
-        hits: list[Hit],
-        *,
-        debug: bool = False,
-        language_: str | None = None,
-        query: str | None = None,
-    ) -> Answer:
+    def answer_from_hits(self, question: str, hits: list[Hit], **options: Unpack[FromHits]) -> Answer:
         """The answer to ``question`` from already retrieved ``hits``."""
         raise NotImplementedError
-
-
-class ExtractiveAnswerer(RetrievingAnswerer):
-    """Answers from the retrieved sentences themselves; needs no LLM."""
-
-    mode = "extractive"
-
-    def __init__(self, index: CorpusIndex, thresholds: Thresholds | None = None, dense_candidates: int = 10) -> None:
-        self.index = index
-        self.thresholds = thresholds or Thresholds()
-        self.dense_candidates = dense_candidates
-        self._sentence_vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def answer_from_hits(
-        self,
-        question: str,
-        hits: list[Hit],
-        *,
-        debug: bool = False,
-        language_: str | None = None,
-        query: str | None = None,
-    ) -> Answer:
-        """Compose the answer from already retrieved hits."""
-        lang = language_ if language_ in ("fr", "en") else language(question)
-        kind = question_type(question)
-        candidates = self._candidates(query or question, hits, kind)
-        trace: dict[str, Any] | None = None
-        if debug:
-            trace = {
-                "question_type": kind,
-                "language": lang,
-                "hits": [{"chunk_id": h.chunk.key, "score": h.score, "stages": h.stages} for h in hits],
-            }
-        best = candidates[0] if candidates else None
-        verdict = self._verdict(best, kind)
-        if trace is not None:
-            trace["candidates"] = [
-                {"chunk_id": c.hit.chunk.key, "start": c.start, "end": c.end, "score": round(c.score, 4), **c.features}
-                for c in candidates[:8]
-            ]
-        if best is None or verdict is not None:
-            return Answer(
-                answer=NOT_FOUND[lang],
-                answerable=False,
-                language=lang,
-                reason=verdict or "No passage was retrieved for this question.",
-                see_also=_see_also(hits),
-                debug=trace,
-            )
-        chosen = self._select(candidates, kind)
-        return _compose(chosen, kind, lang, trace)
 
     def refusal(
         self,
@@ -181,6 +129,44 @@ class ExtractiveAnswerer(RetrievingAnswerer):
             see_also=_see_also(hits),
             debug=trace,
         )
+
+
+class ExtractiveAnswerer(RetrievingAnswerer):
+    """Answers from the retrieved sentences themselves; needs no LLM."""
+
+    mode = "extractive"
+
+    def __init__(self, index: CorpusIndex, thresholds: Thresholds | None = None, dense_candidates: int = 10) -> None:
+        self.index = index
+        self.thresholds = thresholds or Thresholds()
+        self.dense_candidates = dense_candidates
+        self._sentence_vectors: OrderedDict[tuple[str, int, int], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def answer_from_hits(self, question: str, hits: list[Hit], **options: Unpack[FromHits]) -> Answer:
+        """Compose the answer from already retrieved hits."""
+        lang = answer_language(question, options)
+        debug = options.get("debug", False)
+        kind = question_type(question)
+        candidates = self._candidates(options.get("query") or question, hits, kind)
+        trace: dict[str, Any] | None = None
+        if debug:
+            trace = {
+                "question_type": kind,
+                "language": lang,
+                "hits": [{"chunk_id": h.chunk.key, "score": h.score, "stages": h.stages} for h in hits],
+            }
+        best = candidates[0] if candidates else None
+        verdict = self._verdict(best, kind)
+        if trace is not None:
+            trace["candidates"] = [
+                {"chunk_id": c.hit.chunk.key, "start": c.start, "end": c.end, "score": round(c.score, 4), **c.features}
+                for c in candidates[:8]
+            ]
+        if best is None or verdict is not None:
+            return self.refusal(question, hits, lang, verdict or "No passage was retrieved for this question.", trace)
+        chosen = self._select(candidates, kind)
+        return _compose(chosen, kind, lang, trace)
 
     # -- scoring ---------------------------------------------------------------------------------
 

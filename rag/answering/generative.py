@@ -12,21 +12,21 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Unpack
 
 from rag.analyzer import fold
 from rag.answering.citations import NOT_FOUND, verify_citations
+from rag.answering.extractive import retrieve
 from rag.answering.models import Answer, Citation
-from rag.answering.protocol import Answerer
+from rag.answering.protocol import Answerer, Conversation
 from rag.answering.question import language, probes_the_service
 from rag.answering.safety import drop_instruction_echo, redact_ungrounded
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
-from rag.filters import Filters
 from rag.llm.errors import LLMError
 from rag.llm.prompt import build_messages
 from rag.llm.protocol import LLMBackend
 from rag.models import Hit
-from rag.settings import Method
 
 log = logging.getLogger(__name__)
 _MARKER = re.compile(r"\s*\[(\d{1,3})\]")
@@ -66,46 +66,25 @@ class GenerativeAnswerer:
         self.extractive = extractive
         self.deadline = deadline
 
-    def prepare(
-        self,
-        question: str,
-        *,
-        query: str | None = None,
-        history: list[dict[str, str]] | None = None,
-        top_k: int = 5,
-        method: Method | None = None,
-        filters: Filters | None = None,
-        debug: bool = False,
-    ) -> Prepared | Answer:
+    def prepare(self, question: str, **options: Unpack[Conversation]) -> Prepared | Answer:
         """Retrieve and build the prompt; returns a final Answer when no LLM call is warranted."""
         lang = language(question)
+        debug = options.get("debug", False)
         if probes_the_service(question):
             return self.extractive.answer(question, debug=debug)
-        hits = self.index.search(query or question, top_k=top_k, method=method, filters=filters)
-        fallback = self.extractive.answer_from_hits(question, hits, debug=debug, query=query)
+        hits = retrieve(self.index, question, options)
+        fallback = self.extractive.answer_from_hits(question, hits, debug=debug, query=options.get("query"))
         if not hits:
             return fallback
         passages = [(n, h.document.title, h.chunk.text) for n, h in enumerate(hits, 1)]
-        messages = build_messages(question, passages, history=history, language=lang)
+        messages = build_messages(question, passages, history=options.get("history"), language=lang)
         return Prepared(question, lang, hits, messages, fallback)
 
     def answer(
-        self,
-        question: str,
-        *,
-        query: str | None = None,
-        history: list[dict[str, str]] | None = None,
-        top_k: int = 5,
-        method: Method | None = None,
-        filters: Filters | None = None,
-        debug: bool = False,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
+        self, question: str, *, temperature: float = 0.0, max_tokens: int = 512, **options: Unpack[Conversation]
     ) -> Answer:
         """A checked LLM answer, or the extractive one marked degraded when the LLM cannot give one."""
-        prepared = self.prepare(
-            question, query=query, history=history, top_k=top_k, method=method, filters=filters, debug=debug
-        )
+        prepared = self.prepare(question, **options)
         if isinstance(prepared, Answer):
             return prepared
         try:

@@ -25,6 +25,8 @@ class Citation(BaseModel):
     context_start: int | None = Field(None, ge=0, description="Start of the sentence(s) enclosing the quote")
     context_end: int | None = Field(None, ge=0, description="End of the sentence(s) enclosing the quote")
     context: str | None = Field(None, description="document.text[context_start:context_end], for display")
+    page: int | None = Field(None, ge=1, description="The page the quote starts on (1-based; null without pages)")
+    section: str | None = Field(None, description="The heading above the quote (DOCX; null without headings)")
 
 
 class SeeAlso(BaseModel):

@@ -16,16 +16,17 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from rag.answering.citations import CONFLICT, verify_citations
-from rag.answering.extractive import Candidate, ExtractiveAnswerer, RetrievingAnswerer
+from rag.answering.extractive import Candidate, ExtractiveAnswerer, RetrievingAnswerer, answer_language
 from rag.answering.models import Answer, Citation
-from rag.answering.question import QuestionType, language, question_type, values
+from rag.answering.protocol import FromHits
+from rag.answering.question import QuestionType, question_type, values
 from rag.chunking import sentence_spans
 from rag.corpus_index import CorpusIndex
 from rag.models import Hit
-from rag.reader.protocol import PassageReading, Reader, SpanCandidate
+from rag.reader.protocol import Abstention, PassageReading, Reader, SpanCandidate
 
 WindowMode = Literal["sentences", "chunks"]
 
@@ -87,6 +88,14 @@ class Reading:
         return self.reading.spans[0] if self.reading.spans else None
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What one question's answer is decided on."""
+
+    readings: list[Reading]  # most relevant first
+    best_sentence: float  # the sentence scorer's best score over the hits (-inf: no sentence)
+
+
 def chunk_windows(hits: list[Hit]) -> list[ReadingWindow]:
     """Each hit's whole chunk."""
     return [ReadingWindow(h, rank, h.chunk.start, h.chunk.end) for rank, h in enumerate(hits)]
@@ -138,86 +147,99 @@ class ReadingAnswerer(RetrievingAnswerer):
         *,
         windows: WindowMode = "sentences",
         max_chars: int = 900,
+        abstention: Abstention | None = None,
     ) -> None:
         self.index = index
         self.reader = reader
         self.sentences = sentences
         self._threshold = threshold
+        self._abstention = abstention
         self.windows = windows
         self.max_chars = max_chars
 
     @property
     def threshold(self) -> float:
-        """``RAG_READER_THRESHOLD``, else the reader's calibrated value."""
+        """``RAG_READER_THRESHOLD``, else the reader's calibrated value (on :meth:`answerability`)."""
         return self.reader.threshold if self._threshold is None else self._threshold
 
-    def refusal(
-        self,
-        question: str,
-        hits: list[Hit],
-        lang: str,
-        reason: str | None = None,
-        trace: dict[str, Any] | None = None,
-    ) -> Answer:
-        """'Not in the documents', with the closest passages as "see also"."""
-        return self.sentences.refusal(question, hits, lang, reason, trace)
+    def answerability(self, r: Reading, evidence: Evidence) -> float:
+        """How likely the window answers the question: its relevance combined with the sentence scorer's best
+        score (the reader's calibrated :class:`Abstention`)."""
+        abstention = self.reader.abstention if self._abstention is None else self._abstention
+        return abstention.probability(r.reading.relevance, evidence.best_sentence)
 
     def read(self, question: str, hits: list[Hit], query: str | None = None) -> list[Reading]:
         """The windows read for ``question`` (sentence windows or whole chunks), most relevant first."""
-        if self.windows == "chunks":
-            windows = chunk_windows(hits)
-        else:
-            kind = question_type(question)
-            windows = sentence_windows(self.sentences.candidates(query or question, hits, kind), self.max_chars)
+        return self.evidence(question, hits, query).readings
+
+    def evidence(self, question: str, hits: list[Hit], query: str | None = None) -> Evidence:
+        """What the answer is decided on: the readings, most relevant first, and the best sentence's score."""
+        candidates = self.sentences.candidates(query or question, hits, question_type(question))
+        best_sentence = candidates[0].score if candidates else -math.inf
+        windows = chunk_windows(hits) if self.windows == "chunks" else sentence_windows(candidates, self.max_chars)
         readings = self.reader.read(question, [w.text for w in windows])
         order = sorted(
             range(len(windows)),
             key=lambda i: (-readings[i].relevance, -(readings[i].spans[0].score if readings[i].spans else -1e9)),
         )
-        return [Reading(windows[i], readings[i]) for i in order]
+        return Evidence([Reading(windows[i], readings[i]) for i in order], best_sentence)
 
-    def answer_from_hits(
+    def answer_from_hits(self, question: str, hits: list[Hit], **options: Unpack[FromHits]) -> Answer:
+        """Read the hits; answer with the best span of the most relevant window, or refuse."""
+        lang = answer_language(question, options)
+        if not hits:
+            return self.refusal(question, hits, lang, "No passage was retrieved for this question.")
+        query = options.get("query")
+        evidence = self.evidence(question, hits, query)
+        return self.decide(question, hits, evidence, lang, debug=options.get("debug", False), query=query)
+
+    def decide(
         self,
         question: str,
         hits: list[Hit],
+        evidence: Evidence,
+        lang: str,
         *,
         debug: bool = False,
-        language_: str | None = None,
         query: str | None = None,
     ) -> Answer:
-        """Read the hits; answer with the best span of the most relevant window, or refuse."""
-        lang = language_ if language_ in ("fr", "en") else language(question)
-        if not hits:
-            return self.refusal(question, hits, lang, "No passage was retrieved for this question.")
-        ranked = self.read(question, hits, query)
+        """The answer the evidence supports: the best span of the most relevant window, or a refusal when the
+        reader finds no window relevant enough or the sentence scorer no sentence with enough evidence (the two
+        gates are calibrated together, ``scripts/calibrate_service.py``)."""
+        ranked = evidence.readings
         kind = question_type(question)
         trace = _trace(ranked, kind, lang, self.threshold) if debug else None
         if not ranked:
             return self.refusal(question, hits, lang, "No retrieved passage has text to read.", trace)
         top = ranked[0]
-        if top.reading.relevance < self.threshold:
+        answerable = self.answerability(top, evidence)
+        if trace is not None:
+            trace["best_sentence_score"] = round(evidence.best_sentence, 3)
+            trace["answerability"] = round(answerable, 4)
+        if answerable < self.threshold:
             reason = (
-                f"No retrieved passage answers the question (best reader relevance {top.reading.relevance:.2f} "
-                f"< {self.threshold:.2f})."
+                f"No retrieved passage answers the question (answerability {answerable:.2f} < "
+                f"{self.threshold:.2f}: reader relevance {top.reading.relevance:.2f}, best sentence score "
+                f"{evidence.best_sentence:.2f})."
             )
             return self.refusal(question, hits, lang, reason, trace)
         if top.best is None:
             return self.sentences.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
         if kind == "number" or ASKS_FIGURE.search(question):
-            figure = self._stated_figure(ranked)
+            figure = self._stated_figure(ranked, evidence)
             if figure is None:
                 reason = "No retrieved passage states the figure the question asks for."
                 return self.refusal(question, hits, lang, reason, trace)
             ranked = [figure, *(r for r in ranked if r.window is not figure.window)]
             top = ranked[0]
-        chosen = [top, *self._disagreeing(ranked, kind)]
+        chosen = [top, *self._disagreeing(ranked, kind, evidence)]
         return _compose(chosen, lang, trace)
 
-    def _stated_figure(self, ranked: list[Reading]) -> Reading | None:
-        """The first relevant window's first span that states a figure (that span first), or None: a question
+    def _stated_figure(self, ranked: list[Reading], evidence: Evidence) -> Reading | None:
+        """The first answerable window's first span that states a figure (that span first), or None: a question
         asking how many, how much or how old is not answered by a name or a phrase."""
         for r in ranked:
-            if r.reading.relevance < self.threshold:
+            if self.answerability(r, evidence) < self.threshold:
                 return None
             for k, span in enumerate(r.reading.spans):
                 if STATES_FIGURE.search(r.window.text[span.start : span.end]):
@@ -225,7 +247,7 @@ class ReadingAnswerer(RetrievingAnswerer):
                     return Reading(r.window, replace(r.reading, spans=spans))
         return None
 
-    def _disagreeing(self, ranked: list[Reading], kind: QuestionType) -> list[Reading]:
+    def _disagreeing(self, ranked: list[Reading], kind: QuestionType, evidence: Evidence) -> list[Reading]:
         """A second relevant source about the same subject that states another number or date, for a number or
         date question."""
         if kind not in ("number", "date"):
@@ -234,9 +256,10 @@ class ReadingAnswerer(RetrievingAnswerer):
         stated = values(_span_text(best), kind)
         if not stated or not self._same_subject(best):
             return []
-        floor = max(self.threshold, best.reading.relevance - CONFLICT_MARGIN)
         for other in ranked[1:]:
-            if other.reading.relevance < floor:
+            if other.reading.relevance < best.reading.relevance - CONFLICT_MARGIN:
+                break
+            if self.answerability(other, evidence) < self.threshold:
                 break
             if other.best is None or _same_place(best, other) or not self._same_subject(other):
                 continue

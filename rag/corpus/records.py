@@ -3,7 +3,7 @@ read back by the loader (one definition of the format for both)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from rag.models import Chunk, Document, Span
@@ -39,3 +39,13 @@ def read_record(record: dict[str, Any]) -> tuple[Document, list[Chunk], dict[int
         if same_as:
             aliases[cid] = int(same_as[0])
     return doc, chunks, aliases
+
+
+def original_refs(docs: Iterable[Document]) -> dict[str, int]:
+    """SHA-256 -> size of the original files the documents name (``metadata["original"]``, set by ingestion)."""
+    refs: dict[str, int] = {}
+    for doc in docs:
+        original = doc.metadata.get("original")
+        if isinstance(original, dict) and isinstance(original.get("sha256"), str):
+            refs[original["sha256"]] = int(original.get("size", 0))
+    return refs

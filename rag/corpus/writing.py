@@ -22,10 +22,11 @@ import numpy as np
 
 from index.generations import publish, writer_lock
 from index.manifest import FileEntry, Manifest, read_manifest
+from index.originals import collect_blobs, put_blob
 from rag.chunking import Chunker, embedded_texts, sentence_spans
 from rag.corpus.dedup import promote_heirs, text_key, text_owners
 from rag.corpus.loading import IndexLoading
-from rag.corpus.records import document_record
+from rag.corpus.records import document_record, original_refs
 from rag.corpus.state import DOCUMENTS_FILE
 from rag.errors import DocumentNotFoundError, IndexReadOnlyError, RagError
 from rag.models import Chunk, Document
@@ -182,6 +183,7 @@ class IndexWriting(IndexLoading):
             yield
         except BaseException:
             self._restore()
+            collect_blobs(self.index_dir)  # the originals this change stored and never published
             raise
 
     def _batch_chunks(self) -> int:
@@ -203,6 +205,9 @@ class IndexWriting(IndexLoading):
         owners = self._text_owners() if self.settings.dedup_passages else None
         for doc, spans in batch:
             self.documents[doc.id] = doc
+            if doc.original is not None:  # stored before the generation that names it is published
+                put_blob(self.index_dir, doc.original, doc.metadata["original"]["sha256"])
+                doc.original = None
             ids = self._doc_chunks.setdefault(doc.id, [])
             for span in spans:
                 chunk = Chunk(
@@ -351,9 +356,11 @@ class IndexWriting(IndexLoading):
                     },
                     next_chunk_id=self._next_id,
                     files=files,
+                    originals=original_refs(self.documents.values()),
                 )
 
             self.manifest = publish(self.index_dir, write, manifest)
+            collect_blobs(self.index_dir)
             self._unsaved = False
             return self.manifest
 

@@ -6,9 +6,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
+from typing import Unpack
 
 from rag.llm.errors import LLMBadResponse, LLMMalformedResponse, LLMUnavailable
-from rag.llm.protocol import LLMBackend
+from rag.llm.protocol import Call, LLMBackend
 
 
 class BreakerState(StrEnum):
@@ -127,35 +128,21 @@ class GuardedBackend:
         else:
             self.breaker.record_failure()
 
-    def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> str:
+    def complete(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> str:
         """The backend's completion, unless the breaker is open."""
         self._check()
         try:
-            text = self.backend.complete(messages, temperature=temperature, max_tokens=max_tokens, deadline=deadline)
+            text = self.backend.complete(messages, **options)
         except BaseException as exc:
             self._record(exc)
             raise
         self.breaker.record_success()
         return text
 
-    def stream(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> Iterator[str]:
         """The backend's stream; raises at once (not on first ``next()``) when the breaker is open."""
         self._check()
-        inner = self.backend.stream(messages, temperature=temperature, max_tokens=max_tokens, deadline=deadline)
+        inner = self.backend.stream(messages, **options)
         return self._watch(inner)
 
     def _watch(self, inner: Iterator[str]) -> Iterator[str]:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Unpack
 
 from rag.llm.errors import LLMBadResponse
+from rag.llm.protocol import Call
 
 
 class EchoBackend:
@@ -38,25 +40,11 @@ class EchoBackend:
             raise LLMBadResponse("echo backend has nothing to echo")
         return text
 
-    def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> str:
+    def complete(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> str:
         """The echoed text at once (sampling parameters and deadline are ignored)."""
         return self._answer(messages)
 
-    def stream(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> Iterator[str]:
         """The echoed text, one word (with its trailing whitespace) per delta; they join to :meth:`complete`'s."""
         yield from re.findall(r"\S+\s*|\s+", self._answer(messages))
 

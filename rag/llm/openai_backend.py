@@ -6,13 +6,14 @@ import json
 import logging
 import time
 from collections.abc import Generator, Iterator
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 from pydantic import SecretStr
 
 from rag.llm.deadline import CALL, deadline_transport
 from rag.llm.errors import LLMBadResponse, LLMMalformedResponse, LLMTimeout, LLMUnavailable
+from rag.llm.protocol import Call, sampling
 
 log = logging.getLogger(__name__)
 
@@ -78,34 +79,20 @@ class OpenAIBackend:
 
     # -- public API -------------------------------------------------------------------------------------------
 
-    def complete(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> str:
+    def complete(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> str:
         """``choices[0].message.content`` of a non-streamed completion; never empty."""
-        payload = self._payload(messages, temperature, max_tokens, stream=False)
-        body = b"".join(self._body(payload, self._budget(deadline), stream=False))
+        payload = self._payload(messages, *sampling(options), stream=False)
+        body = b"".join(self._body(payload, self._budget(options.get("deadline")), stream=False))
         return _content_of(_parse_json(body, "completion"))
 
-    def stream(
-        self,
-        messages: list[dict[str, str]],
-        *,
-        temperature: float = 0.0,
-        max_tokens: int = 512,
-        deadline: float | None = None,
-    ) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], **options: Unpack[Call]) -> Iterator[str]:
         """The ``choices[0].delta.content`` pieces of a streamed completion, until ``data: [DONE]``.
 
         The request starts on the first ``next()``. Comments (``: keep-alive``), blank lines and other SSE
         fields are skipped; a server that ignores ``stream`` and answers plain JSON yields its content at once.
         """
-        payload = self._payload(messages, temperature, max_tokens, stream=True)
-        budget = self._budget(deadline)
+        payload = self._payload(messages, *sampling(options), stream=True)
+        budget = self._budget(options.get("deadline"))
         content_type: list[str] = []
         chunks = self._body(payload, budget, stream=True, content_type=content_type)
         try:

@@ -6,27 +6,39 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from rag.reader.protocol import PassageReading, Reader
+from rag.reader.protocol import Abstention, PassageReading, Reader
 
 
-class CachedReader:
-    """Wraps a reader; passages already read for the same question (and span settings) are not read again."""
+class WrappedReader:
+    """A reader around another one: the name, calibration and loading are the inner reader's."""
 
-    def __init__(self, inner: Reader, size: int = 2048) -> None:
+    def __init__(self, inner: Reader) -> None:
         self.inner = inner
         self.name = inner.name
-        self.size = size
-        self._memo: OrderedDict[tuple[str, str, int, int], PassageReading] = OrderedDict()
-        self._lock = threading.Lock()
 
     @property
     def threshold(self) -> float:
         """The inner reader's calibrated threshold."""
         return self.inner.threshold
 
+    @property
+    def abstention(self) -> Abstention:
+        """The inner reader's calibrated abstention."""
+        return self.inner.abstention
+
     def warm_up(self) -> None:
         """Warm the inner reader."""
         self.inner.warm_up()
+
+
+class CachedReader(WrappedReader):
+    """Wraps a reader; passages already read for the same question (and span settings) are not read again."""
+
+    def __init__(self, inner: Reader, size: int = 2048) -> None:
+        super().__init__(inner)
+        self.size = size
+        self._memo: OrderedDict[tuple[str, str, int, int], PassageReading] = OrderedDict()
+        self._lock = threading.Lock()
 
     def read(
         self, question: str, passages: Sequence[str], *, top_spans: int = 3, max_answer_tokens: int = 30

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-from rag.reader.protocol import PassageReading, SpanCandidate
+from rag.reader.protocol import Abstention, PassageReading, SpanCandidate
 
 WORD = re.compile(r"\w+(?:[-']\w+)*")
 NUMBER = re.compile(r"\d(?:[\d\s.,]*\d)?")
@@ -31,6 +31,11 @@ class KeywordReader:
     def threshold(self) -> float:
         """Half the question's content words must appear."""
         return self._threshold
+
+    @property
+    def abstention(self) -> Abstention:
+        """The relevance alone: the keyword overlap is the whole test."""
+        return Abstention()
 
     def warm_up(self) -> None:
         """Nothing to load."""

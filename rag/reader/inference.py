@@ -23,7 +23,7 @@ import numpy as np
 
 from rag.embedders.batching import MicroBatcher
 from rag.reader.errors import ReaderWeightsError
-from rag.reader.protocol import PassageReading, SpanCandidate
+from rag.reader.protocol import Abstention, PassageReading, SpanCandidate
 from rag.weights import load_checked_state, read_checked_weights
 
 if TYPE_CHECKING:
@@ -161,18 +161,32 @@ class E5Reader:
         self.relevance_score = "head"
 
     # ------------------------------------------------------------------ loading
+    def _config(self) -> dict[str, Any]:
+        if self.meta:
+            return self.meta
+        try:
+            meta: dict[str, Any] = json.loads(self.config_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ReaderWeightsError(f"reader config missing or unreadable: {self.config_path}: {exc}") from exc
+        return meta
+
     @property
     def threshold(self) -> float:
         """The calibrated relevance below which an answer is withheld (``default_threshold`` in the json)."""
-        meta = self.meta
-        if not meta:
-            try:
-                meta = json.loads(self.config_path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ReaderWeightsError(f"reader config missing or unreadable: {self.config_path}: {exc}") from exc
+        meta = self._config()
         if "default_threshold" not in meta:
             raise ReaderWeightsError(f"reader config has no calibrated default_threshold: {self.config_path}")
         return float(meta["default_threshold"])
+
+    @property
+    def abstention(self) -> Abstention:
+        """The answerability model calibrated with the threshold (``abstention`` in the json; absent: the
+        relevance alone)."""
+        fitted = self._config().get("abstention") or {}
+        try:
+            return Abstention(**{k: float(v) for k, v in fitted.items()})
+        except (TypeError, ValueError) as exc:
+            raise ReaderWeightsError(f"reader config has a malformed 'abstention': {self.config_path}") from exc
 
     def warm_up(self) -> None:
         with self._lock:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -27,6 +28,26 @@ class PassageReading:
     spans: list[SpanCandidate]  # best spans across its windows, best first
 
 
+@dataclass(frozen=True)
+class Abstention:
+    """How answerable a question is, from the most relevant window's relevance and the sentence scorer's best
+    score: ``sigmoid(relevance_logit * logit(relevance) + sentence_score * best_sentence + bias)``. The identity
+    (the default) is the relevance alone; ``scripts/calibrate_service.py`` fits the weights on held-out PIAF."""
+
+    relevance_logit: float = 1.0
+    sentence_score: float = 0.0
+    bias: float = 0.0
+
+    def probability(self, relevance: float, best_sentence: float) -> float:
+        """The answerability in [0, 1] that the reader's threshold applies to."""
+        if self.sentence_score == 0.0 and self.bias == 0.0 and self.relevance_logit == 1.0:
+            return relevance
+        p = min(max(relevance, 1e-6), 1 - 1e-6)
+        sentence = best_sentence if math.isfinite(best_sentence) else -20.0
+        z = self.relevance_logit * math.log(p / (1 - p)) + self.sentence_score * sentence + self.bias
+        return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
 @runtime_checkable
 class Reader(Protocol):
     """Reads passages for a question. Spans are character offsets into the passage strings given."""
@@ -36,6 +57,10 @@ class Reader(Protocol):
     @property
     def threshold(self) -> float:
         """The calibrated relevance below which an answer is withheld (``RAG_READER_THRESHOLD`` overrides it)."""
+
+    @property
+    def abstention(self) -> Abstention:
+        """How relevance and sentence evidence combine into the answerability :attr:`threshold` applies to."""
 
     def warm_up(self) -> None:
         """Load what the reader needs, once; a missing or corrupt file is a :class:`ReaderWeightsError`."""

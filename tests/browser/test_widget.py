@@ -28,7 +28,7 @@ pytestmark = pytest.mark.browser
 
 QUESTION = "Qui préside la CCI Hauts-de-France ?"
 FOLLOW_UP = "Que dit-il des acteurs de la région ?"
-"""Answerable only with the first question as context (the hashing embedder finds nothing for it alone)."""
+"""Answered about Philippe Hourdain only with the first question as context."""
 UNANSWERABLE = "Quelle est la recette de la tarte Tatin ?"
 CCI_TITLE = 'Dans les Hauts-de-France, la "Vallée de l’IA" s’esquisse'
 DONE = re.compile(r"^(done|error|stopped)$")
@@ -89,6 +89,11 @@ def ask_api(server: Server, messages: list[dict[str, str]]) -> dict[str, Any]:
     response.raise_for_status()
     body: dict[str, Any] = response.json()
     return body
+
+
+def _unmarked(answer: str) -> str:
+    """The answer without its ``[n]`` markers (the widget turns them into citation chips)."""
+    return re.sub(r"\s*\[\d+\]", "", answer).strip()
 
 
 class Widget:
@@ -228,8 +233,9 @@ def test_follow_up_uses_the_conversation_and_survives_a_reload(demo: Tab, server
     assert sent[0]["content"] == QUESTION and sent[2]["content"] == FOLLOW_UP
     assert "Philippe Hourdain" in sent[1]["content"]
     assert expected["answerable"] is True
+    with_context = expected["choices"][0]["message"]["content"]
     expect(follow_up).not_to_have_class(re.compile("not-found"))
-    assert "Philippe Hourdain" in follow_up.locator(".answer").inner_text()
+    expect(follow_up.locator(".answer")).to_contain_text(_unmarked(with_context))
     expect(follow_up.locator(".ref-title").first).to_have_text(CCI_TITLE)
 
     widget.page.get_by_role("button", name="Nouvelle conversation").click()
@@ -239,7 +245,9 @@ def test_follow_up_uses_the_conversation_and_survives_a_reload(demo: Tab, server
     assert "Hourdain" not in stored
     alone = widget.ask(FOLLOW_UP)
     assert [m["role"] for m in chat_bodies(demo)[-1]["messages"]] == ["user"]
-    expect(alone).to_have_class(re.compile("not-found"))
+    by_itself = ask_api(server, [{"role": "user", "content": FOLLOW_UP}])["choices"][0]["message"]["content"]
+    assert by_itself != with_context  # the premise: without the first question, "il" is not resolved
+    expect(alone.locator(".answer")).to_contain_text(_unmarked(by_itself))
     clean(demo)
 
 
@@ -263,6 +271,47 @@ def test_unanswerable_question_says_so_and_offers_nearby_passages(demo: Tab, ser
     document = httpx.get(f"{server.url}/v1/documents/{first['document_id']}", timeout=30).json()
     expect(widget.reader.locator("mark")).to_have_text(document["text"][first["start"] : first["end"]])
     expect(widget.reader.locator(".reader-meta")).to_contain_text("Passage proche")
+    clean(demo)
+
+
+PDF_ID = "rapport-widget"
+PDF_QUESTION = "Depuis quand le phare de Cordouan veille-t-il sur l'estuaire ?"
+
+
+@pytest.fixture
+def pdf_document(server: Server) -> Iterator[bytes]:
+    """A four-page PDF uploaded through the API (the phrase asked about is on page 3); removed afterwards."""
+    from tests.doc_files import report_pdf
+
+    pdf = report_pdf()
+    created = httpx.post(
+        f"{server.url}/v1/documents",
+        files={"file": (f"{PDF_ID}.pdf", pdf, "application/pdf")},
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+    try:
+        yield pdf
+    finally:
+        httpx.delete(f"{server.url}/v1/documents/{PDF_ID}", timeout=60)
+
+
+def test_pdf_citation_shows_its_page_and_links_to_the_original(demo: Tab, server: Server, pdf_document: bytes) -> None:
+    expected = ask_api(server, [{"role": "user", "content": PDF_QUESTION}])
+    citation = next(c for c in expected["citations"] if c["document_id"] == PDF_ID)
+    assert citation["page"] == 3
+
+    widget = goto_demo(demo, server)
+    widget.open()
+    answer = widget.ask(PDF_QUESTION)
+    source = answer.locator(".ref").first
+    expect(source.locator(".ref-page")).to_have_text("p. 3")
+    link = answer.locator("a.ref-original").first
+    expect(link).to_have_attribute("href", f"{server.url}/v1/documents/{PDF_ID}/original#page=3")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    original = httpx.get(str(link.get_attribute("href")).split("#")[0], timeout=30)
+    assert original.status_code == 200 and original.content == pdf_document
+    assert original.headers["content-type"] == "application/pdf"
     clean(demo)
 
 
@@ -291,8 +340,9 @@ def test_answer_and_document_payloads_render_as_text(
     where: str, third_party: Callable[[], Tab], server: Server, host_pages: HostPages
 ) -> None:
     expected = ask_api(server, [{"role": "user", "content": XSS_QUESTION}])
-    quote = expected["citations"][0]["quote"]
-    assert "<img src=x onerror=" in quote and "<script>" in quote  # the payloads reach the widget
+    citation = expected["citations"][0]
+    quote, shown = citation["quote"], citation.get("context") or citation["quote"]
+    assert "<img src=x onerror=" in shown and "<script>" in shown  # the payloads reach the widget
     tab = third_party()
     if where == "demo page":
         widget = goto_demo(tab, server)
@@ -312,7 +362,7 @@ def test_answer_and_document_payloads_render_as_text(
     assert widget.host.locator("img, script").count() == 0
     clean(tab)
     assert "Jeanne Zorglub" in answer.locator(".answer").inner_text()  # the service strips markup from answers
-    expect(answer.locator(".ref-quote")).to_have_text(f"« {quote} »")  # quotes are exact: the payloads, as text
+    expect(answer.locator(".ref-quote")).to_have_text(f"« {shown} »")  # quotes are exact: the payloads, as text
     expect(answer.locator(".ref-title")).to_have_text(XSS_TITLE)
     expect(widget.reader.locator(".reader-title")).to_have_text(XSS_TITLE)
     expect(widget.reader.locator("mark")).to_have_text(quote)

@@ -2,7 +2,8 @@
 
 No answer may be a non-2xx other than the deliberate 429 (rate limit) and 503 (saturation), no request may
 fail in transport, and the server's RSS may grow by less than 10 % from the end of the warm-up to the end of
-the run. The hashing embedder keeps the run free of model weights; ``RAG_RELIABILITY_LONG=1`` runs the issue's
+the run. The hashing embedder and the sentence answerer (``RAG_READER=none``) keep the run free of model
+weights (``bench/load.py`` measures the default reader); ``RAG_RELIABILITY_LONG=1`` runs the issue's
 60 s per route and concurrency.
 """
 
@@ -31,7 +32,7 @@ def test_load_at_8_and_32_connections(tmp_path: Path) -> None:
     command = [sys.executable, str(figures.ROOT / "bench" / "load.py"), "--embedder", "hashing", "--threads", "1"]
     command += ["--duration", str(DURATION), "--warmup", str(WARMUP), "--connections", *map(str, CONNECTIONS)]
     command += ["--json", str(out), "--check", "--max-rss-growth", str(MAX_RSS_GROWTH)]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAG_")}, "RAG_READER": "none"}
     timeout = 120 + 4 * DURATION + WARMUP
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
     assert out.exists(), done.stderr[-3000:]
