@@ -135,6 +135,12 @@ def test_cleaning_rules() -> None:
     assert "Un mot développé ici." in layout.text and "Saint-Etienne-du-Rouvray est là." in layout.text
     assert sorted(layout.text[s.start : s.end] for s in layout.skipped) == ["3", "4", "Rapport 2024", "Rapport 2024"]
     assert page_of({"pages": [list(p) for p in layout.pages]}, layout.text.index("Saint")) == 2
+    compounds = [
+        [line("Il viendra peut-", 700), line("être demain, dit-", 688), line("il, c'est-à-", 676), line("dire", 664)],
+        [line("tôt ; celle-", 700), line("ci ferme, mais l'entre-", 688), line("prise reste ouverte.", 676, 200)],
+    ]
+    text = assemble(compounds).text
+    assert "peut-être demain, dit-il, c'est-à-dire" in text and "celle-ci" in text and "l'entreprise" in text
 
 
 def test_a_long_pdf_is_read_page_by_page(report: bytes) -> None:

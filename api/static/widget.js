@@ -757,18 +757,44 @@
     return Number.isInteger(page) && page > 0 ? page : 0;
   }
 
-  /** A PDF citation links to its original file, opened at its page (…/original#page=N). */
+  /** A PDF citation links to its original file, opened at its page (…/original#page=N). With an API key
+   * (data-key) a plain link would be refused (it cannot carry the key): the file is fetched with the key and
+   * shown from a blob: URL, in a tab opened at the click (so that no pop-up blocker stops it). */
   function originalLink(c, title) {
     var page = pageOf(c);
     if (!page || typeof c.document_id !== "string") return null;
+    var url = config.api + "/v1/documents/" + encodeURIComponent(c.document_id) + "/original";
     return h("a", {
       class: "ref-original",
-      href: config.api + "/v1/documents/" + encodeURIComponent(c.document_id) + "/original#page=" + page,
+      href: url + "#page=" + page,
       target: "_blank",
       rel: "noopener noreferrer",
       "aria-label": T.openOriginal(page, title),
       text: T.page(page) + " ↗",
+      onclick: function (event) {
+        if (!config.key) return;
+        event.preventDefault();
+        openWithKey(url, page);
+      },
     });
+  }
+
+  function openWithKey(url, page) {
+    var tab = window.open("about:blank", "_blank");
+    if (tab) tab.opener = null;
+    fetch(url, { headers: { Authorization: "Bearer " + config.key } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.blob();
+      })
+      .then(function (blob) {
+        var local = URL.createObjectURL(blob);
+        if (tab) tab.location.href = local + "#page=" + page;
+        setTimeout(function () { URL.revokeObjectURL(local); }, 60000);
+      })
+      .catch(function () {
+        if (tab) tab.close();
+      });
   }
 
   /** The citation's sentence with its short answer span marked, or the quote alone (text nodes only). */

@@ -126,12 +126,29 @@ def _joiner(prev: Line, line: Line, pitch: float, right: float, same_page: bool)
     return " "
 
 
+# fmt: off
+COMPOUND_TAILS = frozenset({
+    "être", "même", "mêmes", "là", "ci", "il", "ils", "elle", "elles", "on", "je", "tu", "nous", "vous", "moi", "toi",
+    "lui", "leur", "leurs", "eux", "y", "en", "t", "le", "la", "les", "dire", "uns", "unes", "ce",
+})
+# fmt: on
+"""Words that follow a hyphen in French compounds and inversions (``peut-être``, ``celle-ci``, ``dit-il``,
+``c'est-à-dire``): a line that starts with one after a hyphen keeps the hyphen."""
+_FIRST_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
 def _join_hyphen(prev: str, line: str) -> str | None:
-    """A word hyphenated at the end of ``prev``: ``dévelop-`` + ``pement`` is one word (the hyphen goes);
-    ``Saint-Etienne-du-`` + ``Rouvray`` keeps its hyphen. ``prev`` as it must end, or None (no hyphenation)."""
-    if len(prev) >= 2 and prev.endswith("-") and prev[-2].isalpha() and line[:1].isalpha():
-        return prev[:-1] if prev[-2].islower() and line[:1].islower() else prev
-    return None
+    """A word hyphenated at the end of ``prev``: ``dévelop-`` + ``pement`` is one word (the hyphen goes). The
+    hyphen stays in a compound: a capitalised part (``Saint-Etienne-du-`` + ``Rouvray``), a word that already holds
+    a hyphen (``c'est-à-`` + ``dire``) or a French compound tail (``peut-`` + ``être``, ``celle-`` + ``ci``).
+    ``prev`` as it must end, or None (no hyphenation)."""
+    if not (len(prev) >= 2 and prev.endswith("-") and prev[-2].isalpha() and line[:1].isalpha()):
+        return None
+    head = prev[:-1].rsplit(None, 1)[-1]
+    first = _FIRST_WORD.match(line)
+    tail = first.group(0).lower() if first else ""
+    compound = "-" in head or tail in COMPOUND_TAILS or not (prev[-2].islower() and line[:1].islower())
+    return prev if compound else prev[:-1]
 
 
 def assemble(pages: Iterable[list[Line]]) -> Layout:

@@ -315,6 +315,28 @@ def test_pdf_citation_shows_its_page_and_links_to_the_original(demo: Tab, server
     clean(demo)
 
 
+def test_with_a_key_the_original_is_fetched_with_it(
+    third_party: Callable[[], Tab], server: Server, host_pages: HostPages, pdf_document: bytes
+) -> None:
+    """A plain link cannot carry the API key: with ``data-key`` the widget fetches the file with it and opens it
+    from a blob: URL at the cited page."""
+    tab = third_party()
+    tab.page.goto(host_pages.add("/keyed.html", host_page(server, key=SITE_KEY)))
+    widget = Widget(tab.page)
+    widget.open()
+    answer = widget.ask(PDF_QUESTION)
+    link = answer.locator("a.ref-original").first
+    expect(link).to_have_attribute("href", f"{server.url}/v1/documents/{PDF_ID}/original#page=3")
+    with tab.page.context.expect_page() as opened:
+        link.click()
+    shown = opened.value
+    shown.wait_for_url(re.compile(r"^blob:.*#page=3$"))
+    fetched = [r for r in tab.traffic.requests if r.url == f"{server.url}/v1/documents/{PDF_ID}/original"]
+    assert fetched and fetched[-1].all_headers().get("authorization") == f"Bearer {SITE_KEY}"
+    shown.close()
+    clean(tab)
+
+
 @pytest.fixture
 def xss_document(server: Server) -> Iterator[None]:
     """A document whose title and text carry script and image payloads; removed afterwards."""

@@ -31,8 +31,8 @@ def test_load_at_8_and_32_connections(tmp_path: Path) -> None:
     out = tmp_path / "load.json"
     command = [sys.executable, str(figures.ROOT / "bench" / "load.py"), "--embedder", "hashing", "--threads", "1"]
     command += ["--duration", str(DURATION), "--warmup", str(WARMUP), "--connections", *map(str, CONNECTIONS)]
-    command += ["--json", str(out), "--check", "--max-rss-growth", str(MAX_RSS_GROWTH)]
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAG_")}, "RAG_READER": "none"}
+    command += ["--json", str(out), "--check", "--max-rss-growth", str(MAX_RSS_GROWTH), "--set", "RAG_READER=none"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     timeout = 120 + 4 * DURATION + WARMUP
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env, cwd=tmp_path)
     assert out.exists(), done.stderr[-3000:]
