@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
 from pathlib import Path
 
-from index.atomic import fsync_path
+from index.atomic import fsync_path, write_atomic
 from index.errors import IndexCorruptError, RagError
 from index.manifest import MANIFEST, read_manifest
 
@@ -53,13 +52,7 @@ def put_blob(index_dir: Path, data: bytes, sha256: str | None = None) -> str:
     if path.is_file() and path.stat().st_size == len(data):
         return digest
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{digest}.tmp-{os.getpid()}")
-    with tmp.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent)
+    write_atomic(path, data)
     return digest
 
 

@@ -16,8 +16,7 @@ from typing import Any
 
 from rag.analyzer import fold
 from rag.errors import SourceError
-from rag.formats import BINARY_SUFFIXES, MEDIA_TYPES, Limits, check_bytes, extract
-from rag.formats.errors import DocumentTooLargeError
+from rag.formats import BINARY_SUFFIXES, MEDIA_TYPES, Limits, check_bytes, check_size, extract
 from rag.html_text import html_to_text
 from rag.models import Document, Span
 from rag.text import FRENCH_MONTHS
@@ -157,9 +156,7 @@ def read_file(path: Path, limits: Limits | None = None) -> Document:
         raise SourceError(f"{path}: unsupported file type (expected {', '.join(sorted(SUFFIXES))})")
     limits = limits or Limits()
     try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise DocumentTooLargeError(f"{path}: {size:,} bytes, more than RAG_MAX_UPLOAD_BYTES={limits.max_bytes:,}")
+        check_size(path.stat().st_size, str(path), limits)  # before reading it
         raw = path.read_bytes()
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from exc

@@ -210,11 +210,16 @@ def main() -> None:
     chosen = parts["dev"] + extra[: args.sample]
 
     if args.from_rows:
-        rows = json.loads(ROWS.read_text(encoding="utf-8"))
+        saved = json.loads(ROWS.read_text(encoding="utf-8"))
+        if args.relevance_score is not None and args.relevance_score != saved["relevance_score"]:
+            raise SystemExit(f"{ROWS} was collected with --relevance-score {saved['relevance_score']}")
+        rows, args.relevance_score = saved["rows"], saved["relevance_score"]
     else:
         rows = collect(chosen, args.relevance_score)
         ROWS.parent.mkdir(parents=True, exist_ok=True)
-        ROWS.write_text(json.dumps(rows) + "\n", encoding="utf-8")
+        # the rows remember how relevance was scored, so that a refit writes the threshold with its scoring
+        saved = {"relevance_score": args.relevance_score, "rows": rows}
+        ROWS.write_text(json.dumps(saved) + "\n", encoding="utf-8")
     alone = Abstention()
     curve = [_point(rows, t, alone) for t in THRESHOLDS]  # the reader's relevance alone
     combine = args.abstention == "relevance+sentence"

@@ -62,6 +62,28 @@ def test_below_the_threshold_it_says_not_in_the_documents(keyword: Settings) -> 
     assert "relevance" in (answer.reason or "") and answer.see_also
 
 
+def test_answerability_combines_relevance_and_sentence_evidence(keyword: Settings) -> None:
+    import math
+
+    from rag.reader.protocol import Abstention
+
+    assert Abstention().probability(0.42, -3.0) == 0.42  # the default: the reader's relevance alone
+    fitted = Abstention(relevance_logit=0.5, sentence_score=0.4, bias=-2.0)
+    expected = 1 / (1 + math.exp(-(0.5 * math.log(0.6 / 0.4) + 0.4 * 5.0 - 2.0)))
+    assert fitted.probability(0.6, 5.0) == pytest.approx(expected)
+    assert fitted.probability(0.6, 1.0) < fitted.probability(0.6, 5.0)  # weaker sentences, less answerable
+    assert fitted.probability(0.6, -math.inf) == pytest.approx(fitted.probability(0.6, -20.0))  # no sentence
+
+    index = small_index(keyword, ("a", "Le projet Alpha crée 120 emplois à Lyon."))
+    service = AnswerService(index, keyword)
+    reader = service.extractive.reader  # type: ignore[attr-defined]
+    lenient = ReadingAnswerer(index, reader, service.sentences, 0.3)
+    assert lenient.answer(QUESTION).answerable
+    doubting = ReadingAnswerer(index, reader, service.sentences, 0.3, abstention=Abstention(1.0, 0.0, -30.0))
+    refused = doubting.answer(QUESTION)
+    assert not refused.answerable and "answerability" in (refused.reason or "")
+
+
 def test_two_sources_disagreeing_on_a_number_are_shown_side_by_side(keyword: Settings) -> None:
     index = small_index(
         keyword,

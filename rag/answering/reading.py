@@ -203,9 +203,8 @@ class ReadingAnswerer(RetrievingAnswerer):
         debug: bool = False,
         query: str | None = None,
     ) -> Answer:
-        """The answer the evidence supports: the best span of the most relevant window, or a refusal when the
-        reader finds no window relevant enough or the sentence scorer no sentence with enough evidence (the two
-        gates are calibrated together, ``scripts/calibrate_service.py``)."""
+        """The answer the evidence supports: the best span of the most relevant window, or a refusal when its
+        :meth:`answerability` is below the threshold (both calibrated together, ``scripts/calibrate_service.py``)."""
         ranked = evidence.readings
         kind = question_type(question)
         trace = _trace(ranked, kind, lang, self.threshold) if debug else None

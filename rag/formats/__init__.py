@@ -63,7 +63,7 @@ class Extracted:
 def sniff(raw: bytes) -> str:
     """What the bytes look like, whatever the file is called: ``pdf``, ``zip``, ``ole``, ``html`` or ``other``."""
     head = raw[:1024].lstrip()
-    if raw.startswith(b"%PDF-") or (b"%PDF-" in raw[:1024]):
+    if b"%PDF-" in raw[:1024]:
         return "pdf"
     if raw.startswith(b"PK\x03\x04"):
         return "zip"
@@ -74,12 +74,15 @@ def sniff(raw: bytes) -> str:
     return "other"
 
 
+def check_size(size: int, source: str, limits: Limits) -> None:
+    """Refuse a file over ``RAG_MAX_UPLOAD_BYTES`` (checked on a file's size before it is read, and on the bytes)."""
+    if size > limits.max_bytes:
+        raise DocumentTooLargeError(f"{source}: {size:,} bytes, more than RAG_MAX_UPLOAD_BYTES={limits.max_bytes:,}")
+
+
 def check_bytes(suffix: str, raw: bytes, source: str, limits: Limits) -> None:
     """Refuse a file over the byte limit, or whose bytes are not the format its suffix names."""
-    if len(raw) > limits.max_bytes:
-        raise DocumentTooLargeError(
-            f"{source}: {len(raw):,} bytes, more than RAG_MAX_UPLOAD_BYTES={limits.max_bytes:,}"
-        )
+    check_size(len(raw), source, limits)
     magic = _MAGIC.get(suffix)
     if magic is None:
         return
