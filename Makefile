@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install system-deps ocr llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale bench-load bench-query-engines lint format bench bench-pdf eval eval-pdf eval-piaf eval-piaf-gate train-reader train-query-encoder clean
+.PHONY: install system-deps ocr llm-server serve test test-fast test-llm test-browser widget-screenshot reliability install-extras bench-faiss bench-scale bench-load bench-query-engines lint format bench bench-pdf eval eval-pdf eval-piaf eval-piaf-gate train-reader train-reader-l6 train-query-encoder clean
 
 install: $(VENV)/.installed
 
@@ -124,7 +124,7 @@ eval-piaf-gate: install
 		echo "eval-piaf-gate: SKIPPED - no PIAF corpus at $$data (set PIAF_DIR to run it)" >&2; \
 	fi
 
-# The extractive French QA reader (rag/reader, RAG_READER=e5-piaf, opt-in): fine-tunes all 12 e5-small layers on
+# The extractive French QA reader (rag/reader, RAG_READER=e5-piaf, the default): fine-tunes all 12 e5-small layers on
 # PIAF (bf16 autocast where the CPU has it; CI-sample passages and the dev articles held out), exports
 # rag/reader/weights/e5-piaf.{safetensors,json}, then calibrates the service's abstention threshold on held-out
 # PIAF. Resumable (data/reader-train/ckpt.pt), seeded, prints its curve. Measured on 2 cores (AMX): ~4 min of
@@ -132,6 +132,18 @@ eval-piaf-gate: install
 train-reader: install
 	$(PY) scripts/train_reader.py
 	$(PY) scripts/calibrate_service.py
+
+# The 6-layer student tried for throughput (README, "Span reader"): layers 0,2,4,7,9,11 of the trained reader,
+# distilled from it (gold spans plus the teacher's start/end distributions and relevance), 15 + 30 min on 2 cores,
+# written beside the default (use with RAG_READER_WEIGHTS=rag/reader/weights/e5-piaf-l6.safetensors), then
+# calibrated. Resumable (data/reader-train-l6/ckpt.pt); needs make train-reader's weights. Not run in CI.
+train-reader-l6: install
+	mkdir -p data/reader-train-l6
+	test -f data/reader-train-l6/hard_negatives.json || cp data/reader-train/hard_negatives.json data/reader-train-l6/ 2>/dev/null || true
+	$(PY) scripts/train_reader.py --teacher rag/reader/weights/e5-piaf.safetensors --dir data/reader-train-l6 \
+		--phase1-minutes 15 --phase2-minutes 30 --eval-minutes 15 --name e5-piaf-l6 \
+		--out rag/reader/weights/e5-piaf-l6.safetensors
+	RAG_READER_WEIGHTS=rag/reader/weights/e5-piaf-l6.safetensors $(PY) scripts/calibrate_service.py
 
 # Distils e5-small's query side into 4 layers (rag/embedders/weights/e5-query-l4.*): ~1 h on 2 cores, out of CI.
 train-query-encoder: install

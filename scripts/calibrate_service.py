@@ -44,16 +44,23 @@ from eval.metrics import span_scores  # noqa: E402
 from eval.piaf_retrieval import open_or_build  # noqa: E402
 from rag.answering.answer_service import AnswerService  # noqa: E402
 from rag.answering.reading import Evidence, ReadingAnswerer  # noqa: E402
-from rag.reader.inference import E5Reader  # noqa: E402
+from rag.reader.inference import DEFAULT_WEIGHTS, E5Reader  # noqa: E402
 from rag.reader.protocol import Abstention  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 19)] + [0.92, 0.94, 0.96, 0.97, 0.98, 0.99, 0.995]
 FINE = [round(0.01 * i, 2) for i in range(1, 100)]
 """Thresholds tried on the combined answerability."""
-REPORT = ROOT / "eval" / "reports" / "reader-calibration.json"
-ROWS = ROOT / "data" / "reader-train" / "calibration-rows.json"
-"""Every question's evidence (not committed: ``data/`` is ignored)."""
+
+
+def paths(weights: Path) -> tuple[Path, Path]:
+    """Where the report (committed) and every question's evidence (``data/`` is ignored) go for these weights:
+    ``eval/reports/reader-calibration.json`` for the package's, ``reader-calibration-<stem>.json`` for others."""
+    suffix = "" if weights.resolve() == DEFAULT_WEIGHTS.resolve() else f"-{weights.stem}"
+    return (
+        ROOT / "eval" / "reports" / f"reader-calibration{suffix}.json",
+        ROOT / "data" / "reader-train" / f"calibration-rows{suffix}.json",
+    )
 
 
 def _relevance(evidence: Evidence) -> float:
@@ -65,26 +72,32 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
+def logistic(x: np.ndarray, y: np.ndarray, l2: float = 1.0) -> np.ndarray:
+    """Logistic regression by Newton's method, L2 on every weight but the last column's (the bias: a column of 1s).
+    The weights, one per column of ``x``."""
+    w = np.zeros(x.shape[1])
+    penalty = np.diag([l2] * (x.shape[1] - 1) + [0.0])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        grad = x.T @ (p - y) + penalty @ w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + penalty
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return w
+
+
 def fit_abstention(rows: list[dict[str, Any]], l2: float = 1.0) -> Abstention:
-    """Logistic regression (Newton's method, L2 on the weights) of answerable (own passage retrieved) against
-    near miss (own passage removed) on two features: the logit of the top relevance and the best sentence score."""
+    """Logistic regression of answerable (own passage retrieved) against near miss (own passage removed) on two
+    features: the logit of the top relevance and the best sentence score."""
     x, y = [], []
     for r in rows:
         for side, label in (("pos", 1.0), ("neg", 0.0)):
             sentence = r[f"{side}_sentence"] if math.isfinite(r[f"{side}_sentence"]) else -20.0
             x.append([_logit(r[side]), sentence, 1.0])
             y.append(label)
-    X, Y = np.array(x), np.array(y)
-    w = np.zeros(3)
-    penalty = np.diag([l2, l2, 0.0])
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-(X @ w)))
-        grad = X.T @ (p - Y) + penalty @ w
-        hess = (X * (p * (1 - p))[:, None]).T @ X + penalty
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if float(np.abs(step).max()) < 1e-8:
-            break
+    w = logistic(np.array(x), np.array(y), l2)
     return Abstention(relevance_logit=float(w[0]), sentence_score=float(w[1]), bias=float(w[2]))
 
 
@@ -197,8 +210,10 @@ def main() -> None:
         help="override the weights' relevance_score: the relevance head, or the best span's score against the "
         "null (CLS) answer's, as Hugging Face's QA heads score it; written into the json with the threshold",
     )
-    parser.add_argument("--from-rows", action="store_true", help=f"refit from the evidence saved in {ROWS}")
+    parser.add_argument("--from-rows", action="store_true", help="refit from the evidence saved by the last run")
     args = parser.parse_args()
+    weights = Settings().reader_weights or DEFAULT_WEIGHTS
+    report_path, rows_path = paths(weights)
     if args.max_wrong_refusals is not None and args.max_wrong_refusals < 0:
         args.max_wrong_refusals = None
 
@@ -210,16 +225,16 @@ def main() -> None:
     chosen = parts["dev"] + extra[: args.sample]
 
     if args.from_rows:
-        saved = json.loads(ROWS.read_text(encoding="utf-8"))
+        saved = json.loads(rows_path.read_text(encoding="utf-8"))
         if args.relevance_score is not None and args.relevance_score != saved["relevance_score"]:
-            raise SystemExit(f"{ROWS} was collected with --relevance-score {saved['relevance_score']}")
+            raise SystemExit(f"{rows_path} was collected with --relevance-score {saved['relevance_score']}")
         rows, args.relevance_score = saved["rows"], saved["relevance_score"]
     else:
         rows = collect(chosen, args.relevance_score)
-        ROWS.parent.mkdir(parents=True, exist_ok=True)
+        rows_path.parent.mkdir(parents=True, exist_ok=True)
         # the rows remember how relevance was scored, so that a refit writes the threshold with its scoring
         saved = {"relevance_score": args.relevance_score, "rows": rows}
-        ROWS.write_text(json.dumps(saved) + "\n", encoding="utf-8")
+        rows_path.write_text(json.dumps(saved) + "\n", encoding="utf-8")
     alone = Abstention()
     curve = [_point(rows, t, alone) for t in THRESHOLDS]  # the reader's relevance alone
     combine = args.abstention == "relevance+sentence"
@@ -255,18 +270,18 @@ def main() -> None:
     print(f"chosen: {chosen_row}; two-fold cross-validated: {report['cross_validated']} ({len(rows)} questions)")
     if args.dry_run:
         return
-    REPORT.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    weights_json = E5Reader(Settings().reader_weights).config_path
+    report_path.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    weights_json = E5Reader(weights).config_path
     meta = json.loads(weights_json.read_text(encoding="utf-8"))
     meta["default_threshold"] = chosen_row["threshold"]
     meta["abstention"] = report["abstention"]
     if args.relevance_score is not None:
         meta["relevance_score"] = args.relevance_score
     meta["service_calibration"] = {k: v for k, v in report.items() if not k.startswith("curve")} | {
-        "report": str(REPORT.name)
+        "report": str(report_path.name)
     }
     weights_json.write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(f"wrote {REPORT} and the default threshold into {weights_json}")
+    print(f"wrote {report_path} and the default threshold into {weights_json}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,11 @@ Reproducible (fixed seeds; each epoch's examples derive from the seed, the phase
 (loss every 10 steps, dev oracle-passage EM/F1 every ``--eval-minutes``). At the end: dev evaluation, relevance
 AUC against hard negatives, export to ``rag/reader/weights/e5-piaf.{safetensors,json}``.
 
+**Distillation** (``--teacher``, ``make train-reader-l6``): a smaller student (``--teacher-layers``, e.g. 6 of the
+teacher's 12 layers, which it starts from along with the embeddings and heads) learns from the gold spans and, with
+weight ``--kd-weight``, from the teacher's start/end distributions (temperature ``--kd-temperature``) and its
+relevance, computed on the same windows by the teacher in bfloat16 inference.
+
 Run: ``make train-reader`` or ``.venv/bin/python scripts/train_reader.py --help``.
 """
 
@@ -384,7 +389,19 @@ def main() -> None:
         "--export-only", action="store_true", help="export the checkpoint as it stands (no training, no dev run)"
     )
     ap.add_argument("--dev-limit", type=int, default=0, help="evaluate on the first N dev questions (smoke)")
+    ap.add_argument("--teacher", type=Path, help="distil from this trained reader's weights (its .json beside it)")
+    ap.add_argument(
+        "--teacher-layers",
+        default="0,2,4,7,9,11",
+        help="with --teacher: the teacher's layers the student keeps and starts from (comma-separated)",
+    )
+    ap.add_argument("--kd-weight", type=float, default=0.5, help="share of the loss taken from the teacher")
+    ap.add_argument("--kd-temperature", type=float, default=2.0)
+    ap.add_argument("--name", default="e5-piaf", help="the reader's name in the exported json")
     args = ap.parse_args()
+    kept = [int(x) for x in args.teacher_layers.split(",")] if args.teacher else list(range(args.layers))
+    if args.teacher:
+        args.layers = len(kept)
 
     began = time.time()
     torch.set_num_threads(args.threads)
@@ -399,7 +416,7 @@ def main() -> None:
     tok = E5Tokenizer.from_file(src)
     words = WordEmbeddings(src)
     cfg = ReaderConfig(
-        source_layers=list(range(args.layers)),
+        source_layers=kept,
         max_len=args.max_len,
         stride=args.stride,
         max_question_tokens=args.max_question_tokens,
@@ -418,6 +435,12 @@ def main() -> None:
 
     model = ReaderModel(cfg)
     model.load_e5(src)
+    teacher: E5Reader | None = None
+    if args.teacher:
+        teacher = E5Reader(args.teacher, threads=args.threads)
+        teacher.warm_up()
+        start_from_teacher(model, args.teacher, kept)
+        print(f"student: layers {kept} of the teacher {args.teacher}", flush=True)
     groups = layer_groups(model, args.lr, args.head_lr, args.lr_decay)
     opt = torch.optim.AdamW(groups, weight_decay=0.01)
     base_lrs = [g["lr"] for g in opt.param_groups]
@@ -512,6 +535,10 @@ def main() -> None:
         yr = torch.tensor([float(e.relevant) for e in exs])
         loss = (F.cross_entropy(start.float(), ys) + F.cross_entropy(end.float(), ye)) / 2
         loss = loss + F.binary_cross_entropy_with_logits(rel.float(), yr)
+        if teacher is not None:
+            t_rel, t_start, t_end = (torch.from_numpy(a) for a in teacher._forward([e.window for e in exs]))
+            kd = distillation_loss(rel.float(), start.float(), end.float(), t_rel, t_start, t_end, args.kd_temperature)
+            loss = (1 - args.kd_weight) * loss + args.kd_weight * kd
         opt.zero_grad(set_to_none=True)
         warm = args.warmup_steps if phase == 1 else max(1, args.warmup_steps // 3)
         scale = 1.0 if phase == 1 else args.phase2_lr_scale
@@ -556,7 +583,7 @@ def main() -> None:
     else:
         final = curve[-1] if curve and curve[-1]["step"] == pos["step"] else dev_point("final")
     meta: dict[str, Any] = {
-        "name": "e5-piaf",
+        "name": args.name,
         "config": cfg.to_dict(),
         "input": "<s> query: QUESTION(<=max_question_tokens) </s> passage: WINDOW </s>; position ids 0.., type 0",
         "stride_meaning": "tokens between the starts of consecutive windows of one passage",
@@ -581,6 +608,18 @@ def main() -> None:
             "minutes": round(pos["spent"] / 60, 1),
             "threads": args.threads,
             "curve": curve,
+            **(
+                {
+                    "teacher": {
+                        "weights": args.teacher.name,
+                        "layers": kept,
+                        "kd_weight": args.kd_weight,
+                        "kd_temperature": args.kd_temperature,
+                    }
+                }
+                if args.teacher
+                else {}
+            ),
         },
         "dev": {"oracle_passage": {k: final[k] for k in ("em", "f1", "questions")}, "relevance": final},
         "max_answer_chars": 200,
@@ -606,8 +645,47 @@ def _args_key(args: argparse.Namespace) -> str:
         "phase2_lr_scale",
         "crop",
         "seed",
+        "teacher_layers",
+        "kd_weight",
+        "kd_temperature",
     )
-    return json.dumps({"arch": 3, **{k: getattr(args, k) for k in keys}}, sort_keys=True)
+    return json.dumps({"arch": 3, "teacher": str(args.teacher), **{k: getattr(args, k) for k in keys}}, sort_keys=True)
+
+
+def start_from_teacher(model: ReaderModel, weights: Path, kept: list[int]) -> None:
+    """The student's embeddings and heads from the teacher's, its layer k from the teacher's layer ``kept[k]``."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(weights))
+    mapped: dict[str, torch.Tensor] = {}
+    for name, value in state.items():
+        if name.startswith("layers."):
+            _, index, rest = name.split(".", 2)
+            if int(index) in kept:
+                mapped[f"layers.{kept.index(int(index))}.{rest}"] = value.float()
+        else:
+            mapped[name] = value.float()
+    model.load_state_dict(mapped)
+
+
+def distillation_loss(
+    rel: torch.Tensor,
+    start: torch.Tensor,
+    end: torch.Tensor,
+    t_rel: torch.Tensor,
+    t_start: torch.Tensor,
+    t_end: torch.Tensor,
+    temperature: float,
+) -> torch.Tensor:
+    """Soft cross-entropy against the teacher's start and end distributions (scaled by T^2, as Hinton et al.)
+    plus binary cross-entropy against its relevance. Positions either side masks out have ~0 probability."""
+
+    def soft(student: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        p = F.softmax(target.float() / temperature, dim=-1)
+        return -(p * F.log_softmax(student / temperature, dim=-1)).sum(-1).mean() * temperature**2
+
+    spans = (soft(start, t_start[:, : start.shape[1]]) + soft(end, t_end[:, : end.shape[1]])) / 2
+    return spans + F.binary_cross_entropy_with_logits(rel, torch.sigmoid(t_rel.float()))
 
 
 def export(model: ReaderModel, meta: dict[str, Any], out: Path) -> None:
@@ -616,7 +694,7 @@ def export(model: ReaderModel, meta: dict[str, Any], out: Path) -> None:
 
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out), metadata={"name": "e5-piaf"})
+    save_file(state, str(out), metadata={"name": str(meta["name"])})
     os.chmod(out, 0o644)
     meta["weights_sha256"] = sha256_file(out)
     meta["weights_dtype"] = "float16"

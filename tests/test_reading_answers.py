@@ -267,3 +267,27 @@ def test_a_question_asking_for_a_figure_is_not_answered_by_a_name(
         assert not got.answerable and "figure" in (got.reason or "")
     else:
         assert got.answerable and got.answer == answer
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "answer"),
+    [
+        ("Quel est le budget du projet Alpha ?", "Le projet Alpha occupe 300 mètres carrés à Lyon.", None),
+        ("Quel est le budget du projet Alpha ?", "Le projet Alpha dispose de 2 millions d'euros.", "2 [1]"),
+        ("Quel âge a Jean Dupont ?", "Jean Dupont dirige Alpha depuis 2019.", None),
+        ("Quel âge a Jean Dupont ?", "Jean Dupont, 52 ans, dirige Alpha.", "52"),
+        ("Quelle est la superficie du parc Alpha ?", "Le parc Alpha a coûté 12 millions d'euros.", None),
+        ("Quel prix a reçu le projet Alpha ?", "Le projet Alpha a reçu le prix Goncourt de la data.", "Goncourt"),
+        ("Quel est le prix du ticket Alpha ?", "Le ticket Alpha est vendu à Lyon depuis 2019.", None),
+        ("Quel est le prix du ticket Alpha ?", "Le ticket Alpha coûte 2 euros à Lyon.", "2 [1]"),
+    ],
+)
+def test_money_ages_and_areas_are_answered_in_their_unit_only(
+    keyword: Settings, question: str, text: str, answer: str | None
+) -> None:
+    index = small_index(keyword, ("a", text))
+    got = ReadingAnswerer(index, ConfidentReader(), AnswerService(index, keyword).sentences, 0.3).answer(question)
+    if answer is None:
+        assert not got.answerable and "figure" in (got.reason or "")
+    else:
+        assert got.answerable and answer in got.answer

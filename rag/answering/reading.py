@@ -39,11 +39,12 @@ question's (IDF-weighted) terms: the same subject, not merely two passages that 
 MAX_WINDOWS = 6
 """At most this many windows are read for one question."""
 ASKS_FIGURE = re.compile(
-    r"\b(quel(le)?s? (est |sont |était |a été )?(l'|le |la |les )?(âge|somme|superficie|surface|taille|prix|coût|"
+    r"\b(quel(le)?s? (est |sont |était |a été )?(l'|le |la |les )?(âge|somme|superficie|surface|taille|coût|"
     r"montant|budget|nombre|chiffre|effectif|population)|how (old|many|much)|what (amount|number|budget))",
     re.IGNORECASE,
 )
-"""Questions that ask for a figure without ``combien`` (which :func:`question_type` already calls ``number``)."""
+"""Questions that ask for a figure without ``combien`` (which :func:`question_type` already calls ``number``). Not
+``prix``: "quel prix a reçu …" asks for an award (a price is money: :data:`UNITS`)."""
 STATES_FIGURE = re.compile(
     r"\d|%|\b(deux|trois|quatre|cinq|six|sept|huit|neuf|dix|onze|douze|treize|quatorze|quinze|seize|vingt|trente|"
     r"quarante|cinquante|soixante|cent|cents|mille|dizaines?|douzaines?|vingtaines?|trentaines?|quarantaines?|"
@@ -52,6 +53,35 @@ STATES_FIGURE = re.compile(
     re.IGNORECASE,
 )
 """A span that states a figure: digits, a percentage or a number word (not ``un``/``une``, mostly articles)."""
+MONEY = r"€|\$|£|\beuros?\b|\bdollars?\b|\bfrancs?\b|\blivres? sterling\b|\b(eur|usd|k€|m€|md€)\b"
+UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
+    (
+        re.compile(
+            r"\b(budget|montant|co[uû]t|combien (coûte|coute|a coûté|a couté|coûtera)|à quel prix|au prix de|"
+            r"(quel|le) prix (du|de la|de l'|des|d'|moyen|unitaire)|"
+            r"chiffre d'affaires|how much money|how much (does|did|will) .{1,60} cost|what (budget|amount|cost))\b",
+            re.IGNORECASE,
+        ),
+        re.compile(MONEY, re.IGNORECASE),
+    ),
+    (
+        re.compile(r"\b(quel âge|how old|what age)\b", re.IGNORECASE),
+        re.compile(r"\b(ans?|années?|years?|mois|months?)\b", re.IGNORECASE),
+    ),
+    (
+        re.compile(
+            r"\bsuperficie\b|\bquelle (est la )?surface\b|\b(what|which) area\b|\bhow large an area\b", re.IGNORECASE
+        ),
+        re.compile(
+            r"m²|\bm2\b|km²|\bkm2\b|\b(mètres? carrés?|hectares?|ha|kilomètres? carrés?|acres?|square)\b",
+            re.IGNORECASE,
+        ),
+    ),
+]
+"""A question asking for an amount of money, an age or an area is answered by a figure in that unit only (in the
+span or right after it): a budget is not answered by an area, an age by a date."""
+UNIT_REACH = 24
+"""How many characters after the span the unit may stand in (``1,5 milliard`` ``d'euros``)."""
 
 
 @dataclass(frozen=True)
@@ -224,8 +254,9 @@ class ReadingAnswerer(RetrievingAnswerer):
             return self.refusal(question, hits, lang, reason, trace)
         if top.best is None:
             return self.sentences.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
-        if kind == "number" or ASKS_FIGURE.search(question):
-            figure = self._stated_figure(ranked, evidence)
+        plain = question.replace("’", "'")
+        if kind == "number" or ASKS_FIGURE.search(plain) or any(a.search(plain) for a, _ in UNITS):
+            figure = self._stated_figure(question, ranked, evidence)
             if figure is None:
                 reason = "No retrieved passage states the figure the question asks for."
                 return self.refusal(question, hits, lang, reason, trace)
@@ -234,14 +265,18 @@ class ReadingAnswerer(RetrievingAnswerer):
         chosen = [top, *self._disagreeing(ranked, kind, evidence)]
         return _compose(chosen, lang, trace)
 
-    def _stated_figure(self, ranked: list[Reading], evidence: Evidence) -> Reading | None:
-        """The first answerable window's first span that states a figure (that span first), or None: a question
-        asking how many, how much or how old is not answered by a name or a phrase."""
+    def _stated_figure(self, question: str, ranked: list[Reading], evidence: Evidence) -> Reading | None:
+        """The first answerable window's first span that states a figure (that span first), in the unit the
+        question asks for if it asks for money, an age or an area (:data:`UNITS`), or None: a question asking how
+        many, how much or how old is not answered by a name or a phrase, nor a budget by an area."""
+        units = [unit for asked, unit in UNITS if asked.search(question.replace("’", "'"))]
         for r in ranked:
             if self.answerability(r, evidence) < self.threshold:
                 return None
             for k, span in enumerate(r.reading.spans):
-                if STATES_FIGURE.search(r.window.text[span.start : span.end]):
+                text = r.window.text[span.start : span.end]
+                after = r.window.text[span.start : span.end + UNIT_REACH]
+                if STATES_FIGURE.search(text) and all(u.search(after) for u in units):
                     spans = [span, *r.reading.spans[:k], *r.reading.spans[k + 1 :]]
                     return Reading(r.window, replace(r.reading, spans=spans))
         return None

@@ -1,0 +1,47 @@
+"""The distillation pieces of ``scripts/train_reader.py``: the student starts from the teacher's kept layers, and
+its loss is smallest when it matches the teacher (masked positions stay finite)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+
+from train_reader import distillation_loss, start_from_teacher  # noqa: E402
+
+from rag.reader.model import ReaderConfig, ReaderModel  # noqa: E402
+
+
+def test_the_student_starts_from_the_teachers_kept_layers(tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    teacher = ReaderModel(ReaderConfig(source_layers=[0, 1, 2]))
+    for p in teacher.parameters():
+        torch.nn.init.normal_(p)
+    weights = tmp_path / "teacher.safetensors"
+    save_file({k: v.contiguous() for k, v in teacher.state_dict().items()}, str(weights))
+    student = ReaderModel(ReaderConfig(source_layers=[0, 2]))
+    start_from_teacher(student, weights, [0, 2])
+    for mine, theirs in ((0, 0), (1, 2)):
+        got, want = student.layers[mine].qkv.weight, teacher.layers[theirs].qkv.weight  # type: ignore[union-attr]
+        assert torch.equal(got, want)
+    assert torch.equal(student.span.weight, teacher.span.weight) and torch.equal(student.pos.weight, teacher.pos.weight)
+
+
+def test_the_distillation_loss_is_least_when_the_student_matches_the_teacher() -> None:
+    torch.manual_seed(0)
+    masked = torch.finfo(torch.bfloat16).min / 2
+    t_start, t_end = torch.randn(4, 32), torch.randn(4, 32)
+    t_start[:, 20:] = masked  # padding and question tokens: no answer may start there
+    t_end[:, 20:] = masked
+    t_rel = torch.randn(4)
+    same = distillation_loss(t_rel.clone(), t_start.clone(), t_end.clone(), t_rel, t_start, t_end, 2.0)
+    other_start = t_start.clone()
+    other_start[:, :20] = torch.randn(4, 20)
+    worse = distillation_loss(-t_rel, other_start, t_end.clone(), t_rel, t_start, t_end, 2.0)
+    assert torch.isfinite(same) and torch.isfinite(worse) and worse > same
