@@ -39,13 +39,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_service import _logit, logistic  # noqa: E402
-from reader_data import PIAF, ci_ids, load_piaf, split_by_passage  # noqa: E402
+from calibrate_service import _logit, calibration_questions, logistic, piaf_service  # noqa: E402
+from reader_data import PIAF, load_piaf  # noqa: E402
 
 from eval.metrics import span_scores  # noqa: E402
-from eval.piaf_retrieval import open_or_build  # noqa: E402
 from rag.analyzer import fold  # noqa: E402
-from rag.answering.answer_service import AnswerService  # noqa: E402
 from rag.answering.question import question_type  # noqa: E402
 from rag.answering.reading import ASKS_FIGURE, ReadingAnswerer, sentence_windows  # noqa: E402
 from rag.models import Hit  # noqa: E402
@@ -79,18 +77,10 @@ def read_windows(answerer: ReadingAnswerer, question: str, hits: list[Hit], answ
 
 
 def collect() -> list[Row]:
-    questions, _, _ = load_piaf(PIAF)
-    ci = ci_ids(PIAF)
-    parts = split_by_passage(questions, ci)
-    extra = [q for q in parts["heldout_ci"] if q.id not in ci]
-    random.Random(11).shuffle(extra)  # the calibration script's sample
-    chosen = parts["dev"] + extra[:500]
-    base = Settings()
-    settings = base.model_copy(update={"index_dir": ROOT / "data" / f"piaf-index-{base.embedder}", "rerank_depth": 0})
-    index = open_or_build(settings, PIAF / "retrieval" / "corpus.jsonl")
-    answerer = AnswerService(index, settings).extractive
-    if not isinstance(answerer, ReadingAnswerer):
-        raise SystemExit("RAG_READER=none: no reader to measure")
+    chosen = calibration_questions()
+    index, service, _ = piaf_service()
+    answerer = service.extractive
+    assert isinstance(answerer, ReadingAnswerer)
     answerer.reader.warm_up()
     rows = []
     for n, q in enumerate(chosen, 1):

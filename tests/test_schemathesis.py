@@ -67,7 +67,9 @@ DOMAIN_REJECTIONS = {
     (422, "invalid_request", "the last user message is empty"),  # a chat whose question is empty
     (422, "invalid_request", "at least one user message"),  # a chat without a question
     (422, "invalid_request", "the last message must be from the user"),  # a chat that asks nothing
-    (400, "invalid_source", "unsupported file type"),  # an upload that is not .txt, .md or .html
+    (400, "invalid_source", "unsupported file type"),  # an upload that is not .txt, .md, .html, .pdf or .docx
+    (400, "invalid_source", "no text found in the file"),  # a well-formed file with nothing to read (a blank PDF page)
+    (400, "invalid_source", "file is empty"),  # an upload of zero bytes or only whitespace
 }
 """(status, error code, message part) of the answers to schema-valid but meaningless requests: rules JSON
 Schema cannot state, so ``positive_data_acceptance`` lets exactly these through."""
