@@ -139,7 +139,7 @@ train-reader: install
 # calibrated. Resumable (data/reader-train-l6/ckpt.pt); needs make train-reader's weights. Not run in CI.
 train-reader-l6: install
 	mkdir -p data/reader-train-l6
-	test -f data/reader-train-l6/hard_negatives.json || cp data/reader-train/hard_negatives.json data/reader-train-l6/ 2>/dev/null || true
+	cp -n data/reader-train/hard_negatives.json data/reader-train-l6/ 2>/dev/null || true
 	$(PY) scripts/train_reader.py --teacher rag/reader/weights/e5-piaf.safetensors --dir data/reader-train-l6 \
 		--phase1-minutes 15 --phase2-minutes 30 --eval-minutes 15 --name e5-piaf-l6 \
 		--out rag/reader/weights/e5-piaf-l6.safetensors

@@ -12,7 +12,7 @@ spans with their scores and F1 against the references, and its place in the sent
   score, the null margin, the window's order and its term coverage, two-fold cross-validated, against the relevance
   alone; abstention at the threshold refusing at most 5 % of the answerable questions;
 * **cascade**: reading the best sentence's window alone and the others only when its relevance is below
-  ``tau`` (number and date questions always read every window: the figure check and conflicts need them);
+  ``tau`` (figure and date questions always read every window: the figure check and conflicts need them);
 * **counted nouns**: how often the noun counted by PIAF's reference answer differs from the one a
   ``combien de <noun>`` question asks for (no model: would a check that they match refuse good answers?).
 
@@ -39,13 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from calibrate_service import _logit, calibration_questions, logistic, piaf_service  # noqa: E402
+from calibrate_service import _logit, calibration_questions, logistic, piaf_reader  # noqa: E402
 from reader_data import PIAF, load_piaf  # noqa: E402
 
 from eval.metrics import span_scores  # noqa: E402
 from rag.analyzer import fold  # noqa: E402
 from rag.answering.question import question_type  # noqa: E402
-from rag.answering.reading import ASKS_FIGURE, ReadingAnswerer, sentence_windows  # noqa: E402
+from rag.answering.reading import ReadingAnswerer, figure_units  # noqa: E402
 from rag.models import Hit  # noqa: E402
 from rag.settings import Settings  # noqa: E402
 
@@ -55,10 +55,10 @@ Row = dict[str, Any]
 
 
 def read_windows(answerer: ReadingAnswerer, question: str, hits: list[Hit], answers: list[str]) -> list[Row]:
-    """The windows the service reads for ``question``, each with what the reader found in it."""
+    """The windows the service reads for ``question``, each with what the reader found in it (read by the inner
+    reader: the service's memo of readings would answer the second scoring with the first's)."""
     inner: Any = answerer.reader.inner  # type: ignore[attr-defined]
-    candidates = answerer.sentences.candidates(question, hits, question_type(question))
-    windows = sentence_windows(candidates, answerer.max_chars)
+    windows, _ = answerer.windows_for(question, hits)
     texts = [w.text for w in windows]
     inner.relevance_score = "head"
     head = inner.read(question, texts)
@@ -71,16 +71,15 @@ def read_windows(answerer: ReadingAnswerer, question: str, hits: list[Hit], answ
             {"text": w.text[s.start : s.end], "score": s.score, "f1": span_scores(w.text[s.start : s.end], answers)[0]}
             for s in h.spans
         ]
-        out.append({"i": i, "coverage": w.coverage, "rel": h.relevance, "margin": m.relevance, "chars": len(w.text)})
-        out[-1]["spans"] = spans
+        row = {"i": i, "coverage": w.coverage, "rel": h.relevance, "margin": m.relevance, "chars": len(w.text)}
+        out.append({**row, "spans": spans})
     return out
 
 
 def collect() -> list[Row]:
-    chosen = calibration_questions()
-    index, service, _ = piaf_service()
-    answerer = service.extractive
-    assert isinstance(answerer, ReadingAnswerer)
+    dev, others = calibration_questions()
+    chosen = dev + others
+    index, answerer, _ = piaf_reader()
     answerer.reader.warm_up()
     rows = []
     for n, q in enumerate(chosen, 1):
@@ -178,7 +177,7 @@ def cascade(rows: list[Row], threshold: float, taus: list[float | None]) -> list
         for r in rows:
             ws = r["seen"]
             q = r["question"]
-            whole = question_type(q) in ("number", "date") or bool(ASKS_FIGURE.search(q))
+            whole = question_type(q) == "date" or figure_units(q) is not None
             read = ws[:1] if ws and tau is not None and not whole and ws[0]["rel"] >= tau else ws
             chars.append(sum(w["chars"] for w in read))
             w, s = choose(read, lambda w: w["rel"])

@@ -138,37 +138,37 @@ def cross_validated(
     return {k: round(sum(r[k] for r in results) / 2, 4) for k in ("abstention_recall", "wrong_refusals", "span_f1")}
 
 
-def calibration_questions(sample: int = 500, seed: int = 11) -> list[Any]:
-    """The held-out questions calibrated on: the dev split, then ``sample`` other questions on the CI passages (the
-    CI questions themselves excluded), in a fixed shuffled order."""
+def calibration_questions(sample: int = 500, seed: int = 11) -> tuple[list[Any], list[Any]]:
+    """The held-out questions calibrated on: the dev split, and ``sample`` other questions on the CI passages (the
+    CI questions themselves excluded) in a fixed shuffled order."""
     questions, _, _ = load_piaf(PIAF)
     ci = ci_ids(PIAF)
     parts = split_by_passage(questions, ci)
     extra = [q for q in parts["heldout_ci"] if q.id not in ci]
     random.Random(seed).shuffle(extra)
-    return parts["dev"] + extra[:sample]
+    return parts["dev"], extra[:sample]
 
 
-def piaf_service() -> tuple[Any, AnswerService, Settings]:
-    """The PIAF index (built once under ``data/``) and the answer service over it, no reranking."""
+def piaf_reader() -> tuple[Any, ReadingAnswerer, Settings]:
+    """The PIAF index (built once under ``data/``), the service's reading answerer over it (no reranking), and the
+    settings they run with."""
     base = Settings()
     settings = base.model_copy(update={"index_dir": ROOT / "data" / f"piaf-index-{base.embedder}", "rerank_depth": 0})
     index = open_or_build(settings, PIAF / "retrieval" / "corpus.jsonl")
-    service = AnswerService(index, settings)
-    if not isinstance(service.extractive, ReadingAnswerer):
+    answerer = AnswerService(index, settings).extractive
+    if not isinstance(answerer, ReadingAnswerer):
         raise SystemExit("RAG_READER=none: no reader to calibrate")
-    return index, service, settings
+    return index, answerer, settings
 
 
 def collect(chosen: list[Any], relevance_score: str | None = None) -> list[dict[str, Any]]:
     """Ask each question twice against the PIAF index (own passage retrieved, own passage removed) with no
     gate, and keep what the gate decides on: the top relevance and the best sentence score of each."""
-    index, service, settings = piaf_service()
-    assert isinstance(service.extractive, ReadingAnswerer)
+    index, service_reader, settings = piaf_reader()
     reader = ReadingAnswerer(  # no gate: always answers, so that every threshold and floor can be scored
         index,
-        service.extractive.reader,
-        service.sentences,
+        service_reader.reader,
+        service_reader.sentences,
         threshold=0.0,
         abstention=Abstention(),
         windows=settings.reader_windows,
@@ -235,8 +235,8 @@ def main() -> None:
     if args.max_wrong_refusals is not None and args.max_wrong_refusals < 0:
         args.max_wrong_refusals = None
 
-    chosen = calibration_questions(args.sample, args.seed)
-    dev = {q.id for q in calibration_questions(0, args.seed)}
+    dev, others = calibration_questions(args.sample, args.seed)
+    chosen = dev + others
 
     if args.from_rows:
         saved = json.loads(rows_path.read_text(encoding="utf-8"))
@@ -257,7 +257,7 @@ def main() -> None:
     chosen_row = _choose(combined, args.max_wrong_refusals, args.target)
     report = {
         "questions": len(rows),
-        "from": {"dev": len(dev), "held_out_non_ci": len(chosen) - len(dev)},
+        "from": {"dev": len(dev), "held_out_non_ci": len(others)},
         "target_recall": args.target,
         "rule": f"highest threshold with wrong refusals <= {args.max_wrong_refusals}"
         if args.max_wrong_refusals is not None

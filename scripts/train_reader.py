@@ -536,7 +536,7 @@ def main() -> None:
         loss = (F.cross_entropy(start.float(), ys) + F.cross_entropy(end.float(), ye)) / 2
         loss = loss + F.binary_cross_entropy_with_logits(rel.float(), yr)
         if teacher is not None:
-            t_rel, t_start, t_end = (torch.from_numpy(a) for a in teacher._forward([e.window for e in exs]))
+            t_rel, t_start, t_end = (torch.from_numpy(a) for a in teacher.forward([e.window for e in exs]))
             kd = distillation_loss(rel.float(), start.float(), end.float(), t_rel, t_start, t_end, args.kd_temperature)
             loss = (1 - args.kd_weight) * loss + args.kd_weight * kd
         opt.zero_grad(set_to_none=True)

@@ -53,7 +53,7 @@ STATES_FIGURE = re.compile(
     re.IGNORECASE,
 )
 """A span that states a figure: digits, a percentage or a number word (not ``un``/``une``, mostly articles)."""
-MONEY = r"€|\$|£|\beuros?\b|\bdollars?\b|\bfrancs?\b|\blivres? sterling\b|\b(eur|usd|k€|m€|md€)\b"
+MONEY = r"€|\$|£|\beuros?\b|\bdollars?\b|\bfrancs?\b|\blivres? sterling\b|\b(eur|usd)\b"
 UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
     (
         re.compile(
@@ -82,6 +82,16 @@ UNITS: list[tuple[re.Pattern[str], re.Pattern[str]]] = [
 span or right after it): a budget is not answered by an area, an age by a date."""
 UNIT_REACH = 24
 """How many characters after the span the unit may stand in (``1,5 milliard`` ``d'euros``)."""
+
+
+def figure_units(question: str) -> list[re.Pattern[str]] | None:
+    """None when ``question`` does not ask for a figure; else the units the figure must be stated in (:data:`UNITS`;
+    empty: any figure)."""
+    plain = question.replace("’", "'")
+    units = [unit for asked, unit in UNITS if asked.search(plain)]
+    if units or question_type(question) == "number" or ASKS_FIGURE.search(plain):
+        return units
+    return None
 
 
 @dataclass(frozen=True)
@@ -202,11 +212,19 @@ class ReadingAnswerer(RetrievingAnswerer):
         """The windows read for ``question`` (sentence windows or whole chunks), most relevant first."""
         return self.evidence(question, hits, query).readings
 
-    def evidence(self, question: str, hits: list[Hit], query: str | None = None) -> Evidence:
-        """What the answer is decided on: the readings, most relevant first, and the best sentence's score."""
+    def windows_for(
+        self, question: str, hits: list[Hit], query: str | None = None
+    ) -> tuple[list[ReadingWindow], float]:
+        """What the reader reads for ``question`` (best sentence's window first, or the chunks in rank order) and
+        the sentence scorer's best score (-inf: no sentence)."""
         candidates = self.sentences.candidates(query or question, hits, question_type(question))
         best_sentence = candidates[0].score if candidates else -math.inf
         windows = chunk_windows(hits) if self.windows == "chunks" else sentence_windows(candidates, self.max_chars)
+        return windows, best_sentence
+
+    def evidence(self, question: str, hits: list[Hit], query: str | None = None) -> Evidence:
+        """What the answer is decided on: the readings, most relevant first, and the best sentence's score."""
+        windows, best_sentence = self.windows_for(question, hits, query)
         readings = self.reader.read(question, [w.text for w in windows])
         order = sorted(
             range(len(windows)),
@@ -254,9 +272,9 @@ class ReadingAnswerer(RetrievingAnswerer):
             return self.refusal(question, hits, lang, reason, trace)
         if top.best is None:
             return self.sentences.answer_from_hits(question, hits, debug=debug, language_=lang, query=query)
-        plain = question.replace("’", "'")
-        if kind == "number" or ASKS_FIGURE.search(plain) or any(a.search(plain) for a, _ in UNITS):
-            figure = self._stated_figure(question, ranked, evidence)
+        units = figure_units(question)
+        if units is not None:
+            figure = self._stated_figure(units, ranked, evidence)
             if figure is None:
                 reason = "No retrieved passage states the figure the question asks for."
                 return self.refusal(question, hits, lang, reason, trace)
@@ -265,11 +283,10 @@ class ReadingAnswerer(RetrievingAnswerer):
         chosen = [top, *self._disagreeing(ranked, kind, evidence)]
         return _compose(chosen, lang, trace)
 
-    def _stated_figure(self, question: str, ranked: list[Reading], evidence: Evidence) -> Reading | None:
-        """The first answerable window's first span that states a figure (that span first), in the unit the
-        question asks for if it asks for money, an age or an area (:data:`UNITS`), or None: a question asking how
-        many, how much or how old is not answered by a name or a phrase, nor a budget by an area."""
-        units = [unit for asked, unit in UNITS if asked.search(question.replace("’", "'"))]
+    def _stated_figure(self, units: list[re.Pattern[str]], ranked: list[Reading], evidence: Evidence) -> Reading | None:
+        """The first answerable window's first span that states a figure (that span first), in every one of
+        ``units`` (:func:`figure_units`), or None: a question asking how many, how much or how old is not answered
+        by a name or a phrase, nor a budget by an area."""
         for r in ranked:
             if self.answerability(r, evidence) < self.threshold:
                 return None
