@@ -153,6 +153,13 @@ class Settings(BaseSettings):
         le=512,
         description="Most windows of concurrent asks the reader runs in one forward pass (0: each ask alone).",
     )
+    reader_engines: int = Field(
+        0,
+        ge=0,
+        le=64,
+        description="Threads running the reader's batches, each its own forward passes; 0: one per core (per worker).",
+    )
+    reader_engine_threads: int = Field(1, ge=1, le=256, description="torch threads per reader batch.")
     reader_windows: Literal["sentences", "chunks"] = Field(
         "sentences",
         description="What the reader reads: the best-scored sentences, each with the one before it (sentences), "

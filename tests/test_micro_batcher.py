@@ -70,3 +70,22 @@ def test_a_batch_function_that_drops_rows_is_an_error() -> None:
     batcher.close()
     with pytest.raises(ValueError):
         MicroBatcher(_slow_square, max_batch=0)
+
+
+def test_one_callers_items_are_shared_among_idle_workers() -> None:
+    """A lone caller's many items run on every worker at once (each its fair share), not all on the first awake."""
+    ran: list[tuple[str, int]] = []
+
+    def record(items: list[int]) -> np.ndarray:
+        ran.append((threading.current_thread().name, len(items)))
+        return _slow_square(items)
+
+    batcher = MicroBatcher(record, max_batch=32, workers=2)
+    rows = batcher.submit_many(list(range(6)))
+    assert [r.tolist() for r in rows] == [[i, i * i] for i in range(6)]
+    assert len({name for name, _ in ran}) == 2 and max(n for _, n in ran) <= 3
+    ran.clear()
+    results = _submit_concurrently(batcher, 40)  # under load, too, batches stay within a share of the queue
+    batcher.close()
+    assert all(results[i].tolist() == [i, i * i] for i in range(40))
+    assert len({name for name, _ in ran}) == 2 and max(n for _, n in ran) <= 20 and batcher._pending == 0

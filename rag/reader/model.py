@@ -133,6 +133,16 @@ class E5Encoder(nn.Module):
             x = layer(x, bias)
         return x
 
+    def encode_packed(self, words: torch.Tensor, positions: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Several windows per row: ``words`` ``[R, T, H]``, each token's position in its own window ``[R, T]``
+        and the additive attention bias ``[R, 1, T, T]`` that keeps a token to its window's tokens."""
+        x = self.eln(words + self.pos(positions) + self.token_type)
+        if self.scripted is not None:
+            return self.scripted(x, bias)
+        for layer in self.layers:
+            x = layer(x, bias)
+        return x
+
     def script_for_inference(self) -> bool:
         """Run the encoder layers as one TorchScript call, packed for oneDNN in bfloat16
         (:mod:`rag.reader.scripted`): inference only, once the weights and dtype are final. Whether it could."""
@@ -172,3 +182,21 @@ class ReaderModel(E5Encoder):
         start = torch.cat([null[:, :1], logits[:, 1:, 0]], dim=1).masked_fill(~allowed, neg)
         end = torch.cat([null[:, 1:], logits[:, 1:, 1]], dim=1).masked_fill(~allowed, neg)
         return rel, start, end
+
+    def forward_packed(
+        self, words: torch.Tensor, positions: torch.Tensor, bias: torch.Tensor, window: torch.Tensor, windows: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`forward` for windows packed several to a row (:meth:`encode_packed`; ``window`` ``[R, T]`` the
+        window index of each token, -1 for padding): relevance ``[W]``, the null answer's start/end logits
+        ``[W, 2]`` and every token's start/end logits ``[R, T, 2]`` (unmasked: the caller reads the passage
+        tokens of each window)."""
+        x = self.encode_packed(words, positions, bias)
+        h = x.shape[-1]
+        flat = x.reshape(-1, h)
+        index = window.reshape(-1)
+        real = index >= 0
+        # the windows' mean states, summed in float32 (a long bfloat16 running sum loses digits)
+        sums = torch.zeros(windows, h, dtype=torch.float32).index_add_(0, index[real], flat[real].float())
+        counts = torch.bincount(index[real], minlength=windows).clamp(min=1).to(torch.float32)[:, None]
+        pooled = torch.tanh(self.rel_dense((sums / counts).to(x.dtype)))
+        return self.rel_out(pooled).squeeze(-1), self.null_out(pooled), self.span(x)
