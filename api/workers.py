@@ -22,6 +22,7 @@ import multiprocessing
 import signal
 import socket
 import threading
+from pathlib import Path
 from types import FrameType
 
 import uvicorn
@@ -48,12 +49,32 @@ def ensure_index(settings: Settings) -> None:
         return
 
 
+PF_EXITING = 0x4
+"""The kernel's task flag for a process that is dying: set at once, while it frees its memory (seconds for a worker
+holding the reader) and before it closes its descriptors."""
+
+
+def exiting(pid: int | None) -> bool:
+    """Whether process ``pid`` is dying or gone (Linux ``/proc``; elsewhere: never said)."""
+    if pid is None:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[0] in ("Z", "X") or bool(int(fields[6]) & PF_EXITING)
+
+
 class Dispatcher:
     """The parent's accept loop: each accepted connection goes to the next live worker's channel."""
 
     def __init__(self, listener: socket.socket, workers: int) -> None:
         self.listener = listener
         self.channels: list[socket.socket | None] = [None] * workers
+        self.pids: list[int | None] = [None] * workers
         self.stopping = threading.Event()
         self._next = 0
         self._lock = threading.Lock()
@@ -92,6 +113,10 @@ class Dispatcher:
                 self._next = (self._next + 1) % len(self.channels)
                 channel = self.channels[slot]
                 if channel is None:
+                    continue
+                if exiting(self.pids[slot]):  # killed, still freeing its memory: its channel would swallow conn
+                    channel.close()
+                    self.channels[slot] = None
                     continue
                 try:
                     socket.send_fds(channel, [b"c"], [conn.fileno()])
@@ -183,6 +208,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
         theirs = dispatcher.attach(slot)
         process = spawn.Process(target=run_worker, kwargs={"channel": theirs}, name=f"rag-worker-{slot}")
         process.start()
+        dispatcher.pids[slot] = process.pid
         theirs.close()
         return process
 

@@ -91,3 +91,20 @@ def test_two_workers_serve_one_index_and_see_each_others_changes(tmp_path: Path)
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+def test_a_dying_or_dead_worker_is_told_apart_from_a_live_one() -> None:
+    from api.workers import exiting
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert not exiting(child.pid) and not exiting(os.getpid()) and not exiting(None)
+        os.kill(child.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while not exiting(child.pid):  # dying, then a zombie until reaped
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        child.kill()
+        child.wait()
+    assert exiting(child.pid)  # reaped: no such process
