@@ -200,9 +200,10 @@ YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20[0-4]\d)(?!\d)")
 
 
 def fold(text: str) -> str:
-    """Lowercase, accents and apostrophe variants removed: how a name is looked for in a passage."""
-    text = unicodedata.normalize("NFKD", text.replace("’", "'")).lower()
-    return " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).split())
+    """The analyzer's case, accent and apostrophe folding, spaces collapsed: how a name is looked for in a passage."""
+    from rag.analyzer import fold as fold_accents
+
+    return " ".join(fold_accents(text).split())
 
 
 def question_names(question: str) -> list[tuple[int, int]]:

@@ -684,8 +684,8 @@ def _args_key(args: argparse.Namespace) -> str:
         "teacher_layers",
         "kd_weight",
         "kd_temperature",
+        "swap",
     )
-    keys += ("swap",)
     extra = {"teacher": str(args.teacher), "init": str(args.init)}
     return json.dumps({"arch": 3, **extra, **{k: getattr(args, k) for k in keys}}, sort_keys=True)
 

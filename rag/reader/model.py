@@ -127,16 +127,15 @@ class E5Encoder(nn.Module):
         if not bool(mask.all()):
             bias = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
             bias = bias.masked_fill(~mask, -math.inf)[:, None, None, :]
-        if self.scripted is not None:
-            return self.scripted(x, bias)
-        for layer in self.layers:
-            x = layer(x, bias)
-        return x
+        return self._layers(x, bias)
 
     def encode_packed(self, words: torch.Tensor, positions: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
         """Several windows per row: ``words`` ``[R, T, H]``, each token's position in its own window ``[R, T]``
         and the additive attention bias ``[R, 1, T, T]`` that keeps a token to its window's tokens."""
-        x = self.eln(words + self.pos(positions) + self.token_type)
+        return self._layers(self.eln(words + self.pos(positions) + self.token_type), bias)
+
+    def _layers(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """The encoder layers over ``x``: the scripted call where :meth:`script_for_inference` made one."""
         if self.scripted is not None:
             return self.scripted(x, bias)
         for layer in self.layers:

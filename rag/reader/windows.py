@@ -64,6 +64,13 @@ def make_windows(
 LENGTH_QUANTUM = 16
 """Inputs are padded to a multiple of this many tokens: few distinct shapes, so oneDNN's kernels are reused (and
 its cache of them stays small) across batches of every length."""
+
+
+def padded_length(n: int) -> int:
+    """``n`` tokens rounded up to a multiple of :data:`LENGTH_QUANTUM`."""
+    return -(-n // LENGTH_QUANTUM) * LENGTH_QUANTUM
+
+
 PACK_TOKENS = 256
 """Tokens per row when windows are packed (:func:`pack_rows`): a row attends over its whole length (the mask
 keeps each token to its window, the arithmetic does not skip what it masks), so longer rows buy less padding
@@ -109,8 +116,7 @@ class PackedBatch:
 def pack_windows(windows: Sequence[Window], pad: int, capacity: int = PACK_TOKENS) -> PackedBatch:
     """``windows`` packed into rows by :func:`pack_rows`."""
     rows = pack_rows([len(w.ids) for w in windows], capacity)
-    longest = max(sum(len(windows[k].ids) for k in row) for row in rows)
-    length = -(-longest // LENGTH_QUANTUM) * LENGTH_QUANTUM
+    length = padded_length(max(sum(len(windows[k].ids) for k in row) for row in rows))
     ids = np.full((len(rows), length), pad, dtype=np.int64)
     positions = np.zeros((len(rows), length), dtype=np.int64)
     window = np.full((len(rows), length), -1, dtype=np.int64)
@@ -130,8 +136,7 @@ def pack_windows(windows: Sequence[Window], pad: int, capacity: int = PACK_TOKEN
 def batch_arrays(windows: Sequence[Window], pad: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ids ``[B, L]`` (padded to a multiple of :data:`LENGTH_QUANTUM`), attention mask and span mask (the passage
     tokens)."""
-    longest = max(len(w.ids) for w in windows)
-    length = -(-longest // LENGTH_QUANTUM) * LENGTH_QUANTUM
+    length = padded_length(max(len(w.ids) for w in windows))
     ids = np.full((len(windows), length), pad, dtype=np.int64)
     mask = np.zeros((len(windows), length), dtype=bool)
     span = np.zeros((len(windows), length), dtype=bool)
