@@ -14,7 +14,10 @@ PIAF split by passage (every question outside the CI-sample passages and the dev
 **Swapped-name near misses** (``--swap``, phase 2): for that share of the questions that name something their
 passage names too, the answer window asked again with the name replaced by another article's (a year by another
 year), labelled irrelevant (``reader_data.Swapper``). ``--init WEIGHTS`` starts from a trained reader instead of
-e5 (with ``--phase1-minutes 0``: a further phase 2 only).
+e5 (with ``--phase1-minutes 0``: a further phase 2 only). ``--span-loss relevant`` trains the start/end heads on
+answer-bearing windows only: a negative window (a swapped name above all, whose window still holds the answer
+text) then teaches the relevance head alone, which is what the service gates on, instead of also pulling the
+span heads towards the null answer.
 
 Reproducible (fixed seeds; each epoch's examples derive from the seed, the phase and the epoch), resumable
 (``data/reader-train/ckpt.pt``, written every ``--save-every`` steps and at each phase's end) and time-capped
@@ -373,6 +376,17 @@ def relevance_auc(
     return {"auc_hard": round(auc(pos, hard), 4), "auc_random": round(auc(pos, easy), 4), "auc_questions": len(pos)}
 
 
+def span_loss(
+    start: torch.Tensor, end: torch.Tensor, ys: torch.Tensor, ye: torch.Tensor, only: torch.Tensor | None
+) -> torch.Tensor:
+    """Mean start/end cross-entropy; with ``only`` (1 for answer-bearing windows), over those windows alone
+    (0 when the batch has none, so a batch of negatives trains the relevance head only)."""
+    per = (F.cross_entropy(start, ys, reduction="none") + F.cross_entropy(end, ye, reduction="none")) / 2
+    if only is None:
+        return per.mean()
+    return (per * only).sum() / only.sum().clamp(min=1.0)
+
+
 def layer_groups(model: ReaderModel, lr: float, head_lr: float, decay: float) -> list[dict[str, Any]]:
     """AdamW groups: heads at ``head_lr``; encoder layer i of n at ``lr * decay**(n-1-i)``; embeddings below."""
     n = len(model.layers)
@@ -428,6 +442,12 @@ def main() -> None:
     ap.add_argument("--init", type=Path, help="start from a trained reader's weights (same layers), not e5's")
     ap.add_argument(
         "--swap", type=float, default=0.0, help="phase 2: share of questions also asked with a name swapped"
+    )
+    ap.add_argument(
+        "--span-loss",
+        choices=("all", "relevant"),
+        default="all",
+        help="start/end loss on every window (null answer for negatives) or on answer-bearing windows only",
     )
     args = ap.parse_args()
     kept = [int(x) for x in args.teacher_layers.split(",")] if args.teacher else list(range(args.layers))
@@ -568,7 +588,7 @@ def main() -> None:
         ys = torch.tensor([e.start for e in exs])
         ye = torch.tensor([e.end for e in exs])
         yr = torch.tensor([float(e.relevant) for e in exs])
-        loss = (F.cross_entropy(start.float(), ys) + F.cross_entropy(end.float(), ye)) / 2
+        loss = span_loss(start.float(), end.float(), ys, ye, yr if args.span_loss == "relevant" else None)
         loss = loss + F.binary_cross_entropy_with_logits(rel.float(), yr)
         if teacher is not None:
             t_rel, t_start, t_end = (torch.from_numpy(a) for a in teacher.forward([e.window for e in exs]))
@@ -629,6 +649,7 @@ def main() -> None:
             "data": "PIAF v1.1 (MIT); split by passage: CI-sample passages and ~8% of articles (dev) held out",
             "splits": summary(splits),
             "mix": mix,
+            "span_loss": args.span_loss,
             "seed": args.seed,
             "steps": pos["step"],
             "stopped": stopped,
@@ -685,6 +706,7 @@ def _args_key(args: argparse.Namespace) -> str:
         "kd_weight",
         "kd_temperature",
         "swap",
+        "span_loss",
     )
     extra = {"teacher": str(args.teacher), "init": str(args.init)}
     return json.dumps({"arch": 3, **extra, **{k: getattr(args, k) for k in keys}}, sort_keys=True)

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
-from train_reader import distillation_loss, start_from_teacher  # noqa: E402
+from train_reader import distillation_loss, span_loss, start_from_teacher  # noqa: E402
 
 from rag.reader.model import ReaderConfig, ReaderModel  # noqa: E402
 
@@ -75,3 +75,21 @@ def test_a_swapped_question_names_what_its_passage_never_mentions() -> None:
     assert len(seen) > 3
     lone = Question("q4", "Qui a fondé la société ?", [("Jean Dupont", 20)], passage, "c1", "Acme")
     assert swapper.swap(lone, rng) is None  # no name to swap: no near miss
+
+
+def test_the_relevant_only_span_loss_ignores_negative_windows() -> None:
+    torch.manual_seed(0)
+    start, end = torch.randn(3, 16), torch.randn(3, 16)
+    ys, ye = torch.tensor([4, 0, 7]), torch.tensor([6, 0, 9])
+    relevant = torch.tensor([1.0, 0.0, 1.0])
+    everything = span_loss(start, end, ys, ye, None)
+    kept = span_loss(start, end, ys, ye, relevant)
+    assert torch.isclose(kept, span_loss(start[[0, 2]], end[[0, 2]], ys[[0, 2]], ye[[0, 2]], None))
+    assert not torch.isclose(kept, everything)
+    # a negative window's null-answer logits no longer move the loss
+    start2 = start.clone()
+    start2[1, 0] += 5.0
+    assert torch.isclose(span_loss(start2, end, ys, ye, relevant), kept)
+    assert not torch.isclose(span_loss(start2, end, ys, ye, None), everything)
+    # a batch of negatives only: no span loss at all, and no division by zero
+    assert span_loss(start, end, ys, ye, torch.zeros(3)) == 0
