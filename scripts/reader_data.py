@@ -234,6 +234,7 @@ class Swapper:
             return None
         a, b = spans[rng.randrange(len(spans))]
         old = q.question[a:b]
+        old_folded = fold(old)
         for attempt in range(30):
             if YEAR.fullmatch(old):
                 new = str(int(old) + rng.choice([-1, 1]) * rng.randint(1, 40))
@@ -242,7 +243,8 @@ class Swapper:
                 # a name of the same length first: a person for a person more often than not
                 if article == q.article or (attempt < 15 and len(new.split()) != len(old.split())):
                     continue
-            if fold(new) not in passage and fold(new) != fold(old):
+            folded = fold(new)
+            if folded not in passage and folded != old_folded:
                 return q.question[:a] + new + q.question[b:]
         return None
 
