@@ -123,10 +123,11 @@ def page_texts(path: Path) -> list[str]:
         doc.close()
 
 
-def on_page(quote: str, page: str) -> bool:
-    """Whether ``quote`` starts on ``page`` (both squeezed): its start is there, or the page ends with it."""
+def on_page(quote: str, page: str, next_page: str = "") -> bool:
+    """Whether ``quote`` starts on ``page`` (both squeezed): its start is there, or the page ends with its first
+    characters and ``next_page`` starts with the rest (a short span answer may straddle the page break)."""
     head = _squeezed(quote)[:30]
-    return head in page or any(page.endswith(head[:k]) for k in range(8, len(head)))
+    return head in page or any(page.endswith(head[:k]) and next_page.startswith(head[k:]) for k in range(1, len(head)))
 
 
 def check_report(report: Path, out: Path) -> tuple[int, list[str]]:
@@ -145,9 +146,9 @@ def check_report(report: Path, out: Path) -> tuple[int, list[str]]:
                     texts[doc_id] = read_file(out / f"{doc_id}.pdf").text
                 checked += 1
                 quote = texts[doc_id][start:end]
-                if not (isinstance(page, int) and 1 <= page <= len(pages[doc_id])) or not on_page(
-                    quote, pages[doc_id][page - 1]
-                ):
+                known = isinstance(page, int) and 1 <= page <= len(pages[doc_id])
+                following = pages[doc_id][page] if known and page < len(pages[doc_id]) else ""
+                if not known or not on_page(quote, pages[doc_id][page - 1], following):
                     wrong.append(f"{row['id']}: {doc_id}[{start}:{end}] cited on page {page}: {quote[:50]!r}")
     return checked, wrong
 

@@ -449,6 +449,7 @@ def main() -> None:
         default="all",
         help="start/end loss on every window (null answer for negatives) or on answer-bearing windows only",
     )
+    ap.add_argument("--dropout", type=float, default=0.0, help="dropout in the encoder while training (BERT's 0.1)")
     args = ap.parse_args()
     kept = [int(x) for x in args.teacher_layers.split(",")] if args.teacher else list(range(args.layers))
     if args.teacher:
@@ -471,6 +472,7 @@ def main() -> None:
         max_len=args.max_len,
         stride=args.stride,
         max_question_tokens=args.max_question_tokens,
+        dropout=args.dropout,
     )
     questions, corpus, _ = load_piaf()
     splits = split_by_passage(questions, ci_ids())
@@ -707,6 +709,7 @@ def _args_key(args: argparse.Namespace) -> str:
         "kd_temperature",
         "swap",
         "span_loss",
+        "dropout",
     )
     extra = {"teacher": str(args.teacher), "init": str(args.init)}
     return json.dumps({"arch": 3, **extra, **{k: getattr(args, k) for k in keys}}, sort_keys=True)

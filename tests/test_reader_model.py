@@ -232,6 +232,29 @@ def test_packed_windows_read_as_each_window_alone() -> None:
             torch.testing.assert_close(logits[r, at + 4 : at + n, 1], want_end[0, 4:], atol=1e-4, rtol=1e-4)
 
 
+def test_dropout_acts_in_training_only() -> None:
+    """``dropout`` perturbs a training forward pass; in eval mode the model reads as one built without it."""
+    import torch
+
+    from rag.reader.model import ReaderConfig, ReaderModel
+
+    torch.manual_seed(0)
+    plain = ReaderModel(ReaderConfig(source_layers=[0, 1])).eval()
+    noisy = ReaderModel(ReaderConfig(source_layers=[0, 1], dropout=0.1))
+    noisy.load_state_dict(plain.state_dict())
+    words, mask = torch.randn(2, 12, 384), torch.ones(2, 12, dtype=torch.bool)
+    span = mask.clone()
+    span[:, :3] = False
+    with torch.no_grad():
+        want = plain(words, mask, span)
+        noisy.train()
+        first, second = noisy(words, mask, span)[1], noisy(words, mask, span)[1]
+        assert not torch.allclose(first, second)  # a fresh mask each pass
+        noisy.eval()
+        for got, expected in zip(noisy(words, mask, span), want, strict=True):
+            torch.testing.assert_close(got, expected)
+
+
 def test_batch_arrays_pad_to_the_quantum() -> None:
     from rag.reader.windows import Window, batch_arrays
 

@@ -39,3 +39,12 @@ def test_seed_pdfs_give_the_txt_answers_with_their_pages(tmp_path: Path, monkeyp
     assert runs["pdf"]["citation_exactness"] == 1.0
     checked, wrong = seeds_to_pdf.check_report(tmp_path / "pdf.json", out)
     assert checked > 50 and wrong == []
+
+
+def test_a_short_quote_straddling_a_page_break_starts_on_the_first_page() -> None:
+    first, second = "lesprojetsannoncés.Soit,25%", "des35projetsannoncés,cequiferait"
+    assert seeds_to_pdf.on_page("25 % des 35", first, second)
+    assert not seeds_to_pdf.on_page("25 % des 35", second, "")
+    # the page merely ending with the quote's first characters is not enough: the rest must follow
+    assert not seeds_to_pdf.on_page("25 % des 35", first, "desentreprises")
+    assert seeds_to_pdf.on_page("des 35 projets", second)

