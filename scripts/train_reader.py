@@ -680,7 +680,7 @@ def main() -> None:
                 else {}
             ),
         },
-        "dev": {"oracle_passage": {k: final[k] for k in ("em", "f1", "questions")}, "relevance": final},
+        "dev": dev_record(final),
         "max_answer_chars": 200,
         "inference": {"quantize": "none"},
     }
@@ -761,7 +761,17 @@ def export(model: ReaderModel, meta: dict[str, Any], out: Path) -> None:
     os.chmod(out, 0o644)
     meta["weights_sha256"] = sha256_file(out)
     meta["weights_dtype"] = "float16"
+    write_meta(meta, out)
+
+
+def write_meta(meta: dict[str, Any], out: Path) -> None:
+    """The weights' json beside ``out``."""
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def dev_record(final: dict[str, Any]) -> dict[str, Any]:
+    """The json's ``dev`` entry from a dev point (``evaluate`` merged with ``relevance_auc``)."""
+    return {"oracle_passage": {k: final[k] for k in ("em", "f1", "questions")}, "relevance": final}
 
 
 if __name__ == "__main__":
